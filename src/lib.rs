@@ -1,9 +1,64 @@
 //! tollgate: sessions that verify like stateless JWTs and revoke like server sessions.
+//!
+//! Sessions are signed JWTs carrying user claims; a small denylist keyed by `jti` makes any
+//! token, session, user or key revocable. This crate is the library under the `tollgate` CLI.
+//!
+//! # Quickstart
+//!
+//! ```
+//! use tollgate::{mint, verify, Algorithm, Clock, ErrorKind, Keyring, MintOptions, VerifyOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let clock = Clock::fixed(1_800_000_000);
+//!
+//! // A keyring with one Ed25519 key (files 0600 in a 0700 directory).
+//! let mut keyring = Keyring::init(dir.path().join("keys"))?;
+//! keyring.generate(Algorithm::EdDSA, None, &clock)?;
+//!
+//! // Mint a 15-minute access token with an application claim.
+//! let minted = mint(&keyring, &MintOptions::new("alice").with_claim("role", "admin")?, &clock)?;
+//!
+//! // Verify it: signature, type, time (with the injected clock), issuer, audience.
+//! let options = VerifyOptions::new();
+//! let verified = verify::<serde_json::Value>(&minted.token, keyring.key_set(), &options, &clock)?;
+//! assert_eq!(verified.claims.extra["role"], "admin");
+//!
+//! // Twenty minutes later it has expired.
+//! let later = Clock::fixed(1_800_000_000 + 20 * 60);
+//! let err = verify::<serde_json::Value>(&minted.token, keyring.key_set(), &options, &later).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Expired);
+//! # Ok::<(), tollgate::Error>(())
+//! ```
+//!
+//! # Modules
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`error`] | [`Error`], [`ErrorKind`] (the stable kind strings), [`Class`] (exit codes, HTTP statuses) |
+//! | [`clock`] | [`Clock`] (system or fixed), duration parsing |
+//! | [`alg`] | the [`Algorithm`] allow-list |
+//! | [`claims`] | [`Claims`], [`MintOptions`] |
+//! | [`keys`] | [`Keyring`]: generate, rotate, retire, prune, import, export, JWKS |
+//! | [`validate`] | [`VerifyOptions`] and the claim policy |
+//! | [`token`] | [`mint`] and [`verify`] |
+//! | [`dangerous`] | decoding without verification, for `inspect` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
+pub mod alg;
+pub mod claims;
 pub mod clock;
+pub mod dangerous;
 pub mod error;
+mod json;
+pub mod keys;
+pub mod token;
+pub mod validate;
 
+pub use alg::{Algorithm, Family};
+pub use claims::{Claims, MintOptions};
 pub use clock::{Clock, format_duration, format_time, parse_duration};
 pub use error::{Class, Error, ErrorKind, Result};
+pub use keys::{ExportFormat, KeyEntry, KeySet, KeyState, Keyring};
+pub use token::{Header, Minted, Verified, mint, verify};
+pub use validate::VerifyOptions;

@@ -1,0 +1,149 @@
+//! Keyring files on disk: permission checks, atomic writes (temp file with mode 0600, fsync,
+//! rename, fsync of the directory) and the lock file that serialises writers.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+pub(crate) const MANIFEST: &str = "keyring.json";
+const LOCK: &str = ".lock";
+
+fn io_error(what: String, e: std::io::Error) -> Error {
+    Error::bad_key(format!("{what}: {e}")).with_source(e)
+}
+
+/// Refuses a directory that group or others may read, write or enter.
+pub(crate) fn check_dir(dir: &Path) -> Result<()> {
+    let meta = fs::metadata(dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::bad_key(format!(
+                "keyring directory {} does not exist; create it with `tollgate keys generate` or pass --keys DIR",
+                dir.display()
+            ))
+        } else {
+            io_error(format!("cannot read keyring directory {}", dir.display()), e)
+        }
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::bad_key(format!(
+            "keyring path {} is not a directory",
+            dir.display()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::bad_key(format!(
+            "keyring directory {} has loose permissions {mode:04o}; run `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a key file, refusing symlinks and modes other than owner-only.
+pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>> {
+    let meta = fs::symlink_metadata(path)
+        .map_err(|e| io_error(format!("cannot read key file {}", path.display()), e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::bad_key(format!(
+            "key file {} is not a regular file",
+            path.display()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::bad_key(format!(
+            "key file {} has loose permissions {mode:04o}; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    fs::read(path).map_err(|e| io_error(format!("cannot read key file {}", path.display()), e))
+}
+
+/// Creates `dir` with mode 0700 if needed; tightens an existing directory that holds no keyring
+/// yet (such as a fresh checkout's `keys/` with only a README) to 0700.
+pub(crate) fn init_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                io_error(
+                    format!("cannot create keyring directory {}", dir.display()),
+                    e,
+                )
+            })?;
+    } else if !dir.join(MANIFEST).exists() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_error(format!("cannot set mode 0700 on {}", dir.display()), e))?;
+    }
+    check_dir(dir)
+}
+
+/// Writes `name` in `dir` atomically with mode 0600: readers see the old file or the new one.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let mut suffix = [0u8; 8];
+    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut suffix)
+        .map_err(|_| Error::bad_key("the system random number generator failed"))?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", u64::from_le_bytes(suffix)));
+    let target = dir.join(name);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_error(format!("cannot write {}", target.display()), e)
+    })
+}
+
+/// Removes a key file (after the manifest no longer names it) and syncs the directory.
+pub(crate) fn remove(dir: &Path, name: &str) -> Result<()> {
+    let path = dir.join(name);
+    match fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(format!("cannot delete {}", path.display()), e)),
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(format!("cannot sync {}", dir.display()), e))
+}
+
+/// An exclusive lock on the keyring, released on drop.
+pub(crate) struct Lock(File);
+
+impl Lock {
+    pub(crate) fn acquire(dir: &Path) -> Result<Lock> {
+        let path = dir.join(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_error(format!("cannot open lock file {}", path.display()), e))?;
+        file.lock()
+            .map_err(|e| io_error(format!("cannot lock {}", path.display()), e))?;
+        Ok(Lock(file))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}

@@ -1,0 +1,455 @@
+//! Minting and the verification pipeline (DESIGN §3), synchronous and runtime-free:
+//!
+//! size check (16 KiB) → split into exactly three strict base64url segments → header (strict
+//! JSON; `alg` from the allow-list, never `none`; unknown `crit` refused; `jwk`/`jku`/`x5u`/`x5c`
+//! ignored, never fetched) → key by `kid` (its state must verify) → the algorithm must be one the
+//! key allows → signature (jsonwebtoken) → claims: `typ`, time against the injected clock, `iss`,
+//! `aud` — every failed claim check is collected.
+//!
+//! Revocation is the store's part, layered on top of this.
+
+use std::sync::Once;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::alg::Algorithm;
+use crate::claims::{Claims, MintOptions};
+use crate::clock::{Clock, format_duration};
+use crate::error::{Error, ErrorKind, Result, quoted};
+use crate::json::parse_object;
+use crate::keys::{KeySet, KeyState, Keyring, VerifyingKey};
+use crate::validate::{self, ACCESS_TOKEN_TYPE, VerifyOptions};
+
+/// Tokens larger than this are rejected before any decoding: 16 KiB.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+static PROVIDER: Once = Once::new();
+
+/// Installs jsonwebtoken's aws-lc-rs provider once. An application that installed a provider
+/// already is not an error: the first one stays.
+pub fn install_crypto_provider() {
+    PROVIDER.call_once(|| {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    });
+}
+
+/// The protected header of a verified token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// The signature algorithm.
+    pub alg: Algorithm,
+    /// The key id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The token type (`at+jwt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+}
+
+/// A token that passed verification.
+#[derive(Debug, Clone)]
+pub struct Verified<C = Map<String, Value>> {
+    /// The header.
+    pub header: Header,
+    /// The claims.
+    pub claims: Claims<C>,
+    /// The state of the key that signed it.
+    pub key_state: KeyState,
+}
+
+/// A freshly minted token and what it says.
+#[derive(Clone)]
+pub struct Minted {
+    /// The compact JWS. Secret: never log it.
+    pub token: String,
+    /// The signing key's kid.
+    pub kid: String,
+    /// The claims it carries.
+    pub claims: Claims,
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted")
+            .field("token", &"[redacted]")
+            .field("kid", &self.kid)
+            .field("claims", &self.claims)
+            .finish()
+    }
+}
+
+/// Mints an access token signed by the keyring's active key.
+///
+/// # Errors
+///
+/// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when there is no active key;
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) for a zero TTL, a TTL beyond the keyring's
+/// `max_ttl`, or a `kid` that is not the active key.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate::{mint, verify, Algorithm, Clock, Keyring, MintOptions, VerifyOptions};
+/// let dir = tempfile::tempdir()?;
+/// let clock = Clock::fixed(1_800_000_000);
+/// let mut keyring = Keyring::init(dir.path().join("keys"))?;
+/// keyring.generate(Algorithm::EdDSA, None, &clock)?;
+/// let minted = mint(&keyring, &MintOptions::new("alice"), &clock)?;
+/// let verified = verify::<serde_json::Value>(&minted.token, keyring.key_set(), &VerifyOptions::new(), &clock)?;
+/// assert_eq!(verified.claims.sub, "alice");
+/// # Ok::<(), tollgate::Error>(())
+/// ```
+pub fn mint(keyring: &Keyring, options: &MintOptions, clock: &Clock) -> Result<Minted> {
+    install_crypto_provider();
+    let signer = keyring.signer(options.kid.as_deref())?;
+    let ttl = i64::try_from(options.ttl.as_secs()).unwrap_or(i64::MAX);
+    if ttl <= 0 {
+        return Err(Error::usage("token lifetime must be at least 1s"));
+    }
+    if ttl > keyring.max_ttl() {
+        return Err(Error::usage(format!(
+            "token lifetime {} exceeds the keyring's max_ttl of {}; use a shorter --ttl or raise max_ttl in {}",
+            format_duration(options.ttl),
+            format_duration(std::time::Duration::from_secs(
+                keyring.max_ttl().unsigned_abs()
+            )),
+            keyring.dir().join("keyring.json").display()
+        )));
+    }
+    if options.sub.is_empty() {
+        return Err(Error::usage("the subject (sub) must not be empty"));
+    }
+    let now = clock.now();
+    let claims = Claims {
+        iss: options.iss.clone(),
+        sub: options.sub.clone(),
+        aud: options.aud.clone(),
+        exp: now.saturating_add(ttl),
+        nbf: Some(now),
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        sid: Some(
+            options
+                .sid
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        ),
+        extra: options.extra.clone(),
+    };
+    let header = Header {
+        alg: signer.alg,
+        kid: Some(signer.kid.clone()),
+        typ: Some(ACCESS_TOKEN_TYPE.into()),
+    };
+    let token = sign(&header, &claims, signer.alg, &signer.key)?;
+    Ok(Minted {
+        token,
+        kid: signer.kid.clone(),
+        claims,
+    })
+}
+
+/// Signs `header.claims` with a jsonwebtoken key.
+pub(crate) fn sign(
+    header: &impl Serialize,
+    claims: &impl Serialize,
+    alg: Algorithm,
+    key: &jsonwebtoken::EncodingKey,
+) -> Result<String> {
+    let mut message = b64_json(header)?;
+    message.push('.');
+    message.push_str(&b64_json(claims)?);
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, alg.to_jwt())
+        .map_err(|e| Error::bad_key(format!("signing with {alg} failed")).with_source(e))?;
+    message.push('.');
+    message.push_str(&signature);
+    Ok(message)
+}
+
+fn b64_json(value: &impl Serialize) -> Result<String> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| Error::usage(format!("claims do not serialise: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The three segments of a compact JWS after the structural checks.
+pub(crate) struct Parts<'a> {
+    pub(crate) header_b64: &'a str,
+    pub(crate) payload_b64: &'a str,
+    pub(crate) signature_b64: &'a str,
+}
+
+/// Size check and split into exactly three non-empty segments.
+pub(crate) fn split(token: &str) -> Result<Parts<'_>> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(Error::malformed(format!(
+            "token is {} bytes, over the {MAX_TOKEN_BYTES}-byte limit",
+            token.len()
+        )));
+    }
+    let mut it = token.split('.');
+    match (it.next(), it.next(), it.next(), it.next()) {
+        (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() => {
+            if s.is_empty() {
+                return Err(Error::malformed(
+                    "token has no signature; unsigned tokens are never accepted",
+                ));
+            }
+            Ok(Parts {
+                header_b64: h,
+                payload_b64: p,
+                signature_b64: s,
+            })
+        }
+        _ => Err(Error::malformed(format!(
+            "token must have exactly three non-empty dot-separated segments, found {}",
+            token.split('.').count()
+        ))),
+    }
+}
+
+/// Strict base64url (no padding, no trailing bits) then strict JSON object.
+pub(crate) fn decode_segment(segment: &str, what: &str) -> Result<Map<String, Value>> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|e| {
+        Error::malformed(format!(
+            "{what} is not strict base64url without padding ({e})"
+        ))
+    })?;
+    parse_object(&bytes)
+        .map_err(|e| Error::malformed(format!("{what} is not a valid JSON object: {e}")))
+}
+
+/// The header members the pipeline reads.
+pub(crate) struct RawHeader {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    pub(crate) typ: Option<String>,
+}
+
+pub(crate) fn read_header(map: &Map<String, Value>) -> Result<RawHeader> {
+    let alg = match map.get("alg") {
+        Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => {
+            return Err(Error::new(
+                ErrorKind::DisallowedAlg,
+                "alg \"none\" (unsigned) is never accepted",
+            )
+            .with_context("alg", a.as_str()));
+        }
+        Some(Value::String(a)) => Algorithm::from_header(a).ok_or_else(|| {
+            Error::new(
+                ErrorKind::DisallowedAlg,
+                format!("algorithm {} is not supported", quoted(a)),
+            )
+            .with_context("alg", a.as_str())
+        })?,
+        Some(_) => return Err(Error::malformed("header `alg` must be a string")),
+        None => return Err(Error::malformed("header has no `alg`")),
+    };
+    if let Some(crit) = map.get("crit") {
+        let names: Vec<&str> = match crit {
+            Value::Array(items) if !items.is_empty() => {
+                items.iter().filter_map(Value::as_str).collect()
+            }
+            _ => {
+                return Err(Error::malformed(
+                    "header `crit` must be a non-empty array of names",
+                ));
+            }
+        };
+        return Err(Error::malformed(format!(
+            "header marks [{}] as critical, and tollgate understands no critical extension",
+            names
+                .iter()
+                .map(|n| quoted(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let string = |name: &str| -> Result<Option<String>> {
+        match map.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::malformed(format!(
+                "header `{name}` must be a string"
+            ))),
+        }
+    };
+    Ok(RawHeader {
+        alg,
+        kid: string("kid")?,
+        typ: string("typ")?,
+    })
+}
+
+fn unknown_kid(kid: Option<&str>) -> Error {
+    match kid {
+        Some(kid) => Error::new(
+            ErrorKind::UnknownKid,
+            format!("no key with kid {} in the keyring; see `tollgate keys list` or import the issuer's JWKS", quoted(kid)),
+        )
+        .with_context("kid", quoted(kid).trim_matches('"').to_string()),
+        None => Error::new(
+            ErrorKind::UnknownKid,
+            "token has no kid; it verifies only against an explicit key (verify --key FILE)",
+        ),
+    }
+}
+
+/// The keys a token may be checked against: by kid; kid-less keys of an explicit set as a fallback.
+fn candidates<'k>(keys: &'k KeySet, kid: Option<&str>) -> Result<Vec<&'k VerifyingKey>> {
+    if let Some(key) = kid.and_then(|k| keys.get(k)) {
+        if key.state() == KeyState::Retired {
+            return Err(Error::new(
+                ErrorKind::RetiredKid,
+                format!(
+                    "key {} was retired; tokens it signed are no longer accepted",
+                    key.kid().unwrap_or_default()
+                ),
+            )
+            .with_context("kid", key.kid().unwrap_or_default()));
+        }
+        return Ok(vec![key]);
+    }
+    let fallback: Vec<&VerifyingKey> = keys
+        .iter()
+        .filter(|k| keys.is_explicit() && (k.kid().is_none() || kid.is_none()))
+        .collect();
+    if fallback.is_empty() {
+        return Err(unknown_kid(kid));
+    }
+    Ok(fallback)
+}
+
+/// Verifies an access token against `keys` and returns its header and claims.
+///
+/// # Errors
+///
+/// The first failed check, with every other failed claim check in [`Error::all`]. Kinds:
+/// `malformed`, `disallowed_alg`, `unknown_kid`, `retired_kid`, `bad_signature`,
+/// `wrong_token_type`, `expired`, `not_yet_valid`, `issued_in_future`, `missing_claim`,
+/// `bad_issuer`, `bad_audience`. No input makes it panic.
+///
+/// # Examples
+///
+/// See [`mint`].
+pub fn verify<C: DeserializeOwned>(
+    token: &str,
+    keys: &KeySet,
+    options: &VerifyOptions,
+    clock: &Clock,
+) -> Result<Verified<C>> {
+    install_crypto_provider();
+    let parts = split(token)?;
+    let header = read_header(&decode_segment(parts.header_b64, "header")?)?;
+    let candidates = candidates(keys, header.kid.as_deref())?;
+    let mut allowed = candidates
+        .iter()
+        .filter(|k| k.algorithms().contains(&header.alg))
+        .filter(|_| options.algorithms.is_empty() || options.algorithms.contains(&header.alg))
+        .peekable();
+    if allowed.peek().is_none() {
+        let expected: Vec<&str> = candidates
+            .iter()
+            .flat_map(|k| k.algorithms().iter().map(|a| a.as_str()))
+            .collect();
+        return Err(Error::new(
+            ErrorKind::DisallowedAlg,
+            format!(
+                "token uses {}, but its key allows only [{}]{}",
+                header.alg,
+                expected.join(", "),
+                if options.algorithms.is_empty() {
+                    String::new()
+                } else {
+                    " within --alg".into()
+                }
+            ),
+        )
+        .with_context("alg", header.alg.as_str()));
+    }
+    let signed = &token[..parts.header_b64.len() + 1 + parts.payload_b64.len()];
+    let mut key_state = None;
+    for key in allowed {
+        match jsonwebtoken::crypto::verify(
+            parts.signature_b64,
+            signed.as_bytes(),
+            &key.key,
+            header.alg.to_jwt(),
+        ) {
+            Ok(true) => {
+                key_state = Some(key.state());
+                break;
+            }
+            Ok(false) => {}
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Base64(_)) => {
+                return Err(Error::malformed(
+                    "signature is not strict base64url without padding",
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+    let Some(key_state) = key_state else {
+        return Err(Error::new(
+            ErrorKind::BadSignature,
+            format!(
+                "signature does not match {}; the token was altered or signed by another key",
+                header.kid.as_deref().map_or_else(
+                    || "the given key".to_string(),
+                    |k| format!("key {}", quoted(k))
+                )
+            ),
+        ));
+    };
+    let mut map = decode_segment(parts.payload_b64, "payload")?;
+    let mut errors = Vec::new();
+    validate::check_type(header.typ.as_deref(), &mut errors);
+    let registered = validate::take_registered(&mut map, &mut errors);
+    validate::check_claims(&registered, options, clock.now(), &mut errors);
+    let extra = C::deserialize(Value::Object(map));
+    if let Err(e) = &extra {
+        errors.push(Error::malformed(format!(
+            "application claims do not have the expected shape: {e}"
+        )));
+    }
+    if !errors.is_empty() {
+        let first = errors.remove(0);
+        return Err(first.with_others(errors));
+    }
+    let (Some(sub), Some(jti), Some(exp), Some(iat), Ok(extra)) = (
+        registered.sub,
+        registered.jti,
+        registered.exp,
+        registered.iat,
+        extra,
+    ) else {
+        // check_claims reports each of these as missing, so this branch is not reached.
+        return Err(Error::new(
+            ErrorKind::MissingClaim,
+            "token lacks a required claim",
+        ));
+    };
+    Ok(Verified {
+        header: Header {
+            alg: header.alg,
+            kid: header.kid,
+            typ: header.typ,
+        },
+        claims: Claims {
+            iss: registered.iss,
+            sub,
+            aud: registered.aud,
+            exp,
+            nbf: registered.nbf,
+            iat,
+            jti,
+            sid: registered.sid,
+            extra,
+        },
+        key_state,
+    })
+}
