@@ -8,7 +8,7 @@
 //! ```
 //! use tollgate::{mint, verify, Algorithm, Clock, ErrorKind, Keyring, MintOptions, VerifyOptions};
 //!
-//! let dir = tempfile::tempdir()?;
+//! let dir = tempfile::tempdir().unwrap();
 //! let clock = Clock::fixed(1_800_000_000);
 //!
 //! // A keyring with one Ed25519 key (files 0600 in a 0700 directory).

@@ -94,7 +94,7 @@ impl std::fmt::Debug for Minted {
 ///
 /// ```
 /// use tollgate::{mint, verify, Algorithm, Clock, Keyring, MintOptions, VerifyOptions};
-/// let dir = tempfile::tempdir()?;
+/// let dir = tempfile::tempdir().unwrap();
 /// let clock = Clock::fixed(1_800_000_000);
 /// let mut keyring = Keyring::init(dir.path().join("keys"))?;
 /// keyring.generate(Algorithm::EdDSA, None, &clock)?;

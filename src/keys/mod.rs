@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use tollgate::{Algorithm, Clock, Keyring, KeyState};
-//! let dir = tempfile::tempdir()?;
+//! let dir = tempfile::tempdir().unwrap();
 //! let clock = Clock::fixed(1_800_000_000);
 //! let mut keyring = Keyring::init(dir.path().join("keys"))?;
 //! let first = keyring.generate(Algorithm::EdDSA, None, &clock)?;
