@@ -1,1 +1,106 @@
-fn main() {}
+//! `tollgate`: keys, tokens, revocation and sessions from the command line.
+//!
+//! Thin over the library: parse (clap), build the context, run one command, render its output,
+//! and map errors to exit codes in one place.
+
+mod args;
+mod commands;
+mod context;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use tollgate::Error;
+
+use crate::args::GlobalArgs;
+use crate::commands::{inspect, keys, mint, verify};
+use crate::context::Context;
+use crate::output::Output;
+
+/// Sessions that verify like stateless JWTs and revoke like server sessions.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about,
+    long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
+        Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
+        tollgate inspect @token.jwt",
+    after_help = exit::EXIT_STATUS
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate, rotate, list, retire, prune, import and export keys; print the JWK Set.
+    Keys(keys::KeysArgs),
+    /// Print a signed access token.
+    Mint(mint::MintArgs),
+    /// Show a token's header and claims WITHOUT verifying it.
+    Inspect(inspect::InspectArgs),
+    /// Verify a token's signature and claims.
+    Verify(verify::VerifyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+async fn run(ctx: &Context, command: Command) -> Result<Output, Error> {
+    match command {
+        Command::Keys(args) => keys::run(ctx, args).await,
+        Command::Mint(args) => mint::run(ctx, args).await,
+        Command::Inspect(args) => inspect::run(ctx, args).await,
+        Command::Verify(args) => verify::run(ctx, args).await,
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tollgate", &mut buf);
+            Ok(Output::Text(String::from_utf8_lossy(&buf).into_owned()))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let as_json = cli.global.json;
+    let ctx = Context::new(cli.global);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::report(
+                &Error::new(
+                    tollgate::ErrorKind::StoreUnavailable,
+                    format!("cannot start the runtime: {e}"),
+                ),
+                as_json,
+            );
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(&ctx, cli.command)) {
+        Ok(out) => match output::render(out, as_json) {
+            Ok(()) => ExitCode::SUCCESS,
+            // A closed pipe (`tollgate keys jwks | head -1`) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tollgate: cannot write output: {e}");
+                ExitCode::from(3)
+            }
+        },
+        Err(error) => {
+            output::report(&error, as_json);
+            exit::code(error.class())
+        }
+    }
+}

@@ -87,6 +87,14 @@ impl KeySet {
         self.keys.push(key);
     }
 
+    /// Adds every key of `other`.
+    pub fn extend(&mut self, other: KeySet) {
+        self.explicit |= other.explicit;
+        for key in other.keys {
+            self.push(key);
+        }
+    }
+
     /// The key with this kid.
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         self.by_kid.get(kid).map(|i| &self.keys[*i])

@@ -1,0 +1,51 @@
+//! Global options, accepted before or after the command.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// Keyring directory.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "TOLLGATE_KEYS",
+        default_value = "./keys"
+    )]
+    pub(crate) keys: PathBuf,
+
+    /// Revocation and session store: memory:, sqlite:PATH, redis://HOST:PORT/DB, rediss://…,
+    /// redis+cluster://HOST:PORT[,HOST:PORT…].
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "TOLLGATE_STORE",
+        default_value = "sqlite:./tollgate.db"
+    )]
+    pub(crate) store: String,
+
+    /// Machine-readable JSON on stdout (errors too).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Clock override in Unix seconds for every time check and every time written.
+    #[arg(
+        long,
+        global = true,
+        value_name = "UNIX_SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub(crate) now: Option<i64>,
+
+    /// Default issuer for mint and verify.
+    #[arg(long, global = true, value_name = "I", env = "TOLLGATE_ISSUER")]
+    pub(crate) issuer: Option<String>,
+
+    /// Default audience for mint and verify.
+    #[arg(long, global = true, value_name = "A", env = "TOLLGATE_AUDIENCE")]
+    pub(crate) audience: Option<String>,
+}

@@ -1,0 +1,147 @@
+//! `tollgate keys`: generate, rotate, list, retire, prune, jwks, import, export.
+
+use clap::{Args, Subcommand, ValueEnum};
+use tollgate::{Algorithm, ExportFormat, Result, parse_duration};
+
+use crate::context::{Context, read_input};
+use crate::output::Output;
+
+/// Manage the keyring.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tollgate keys generate --alg ES256
+  tollgate keys rotate --stage && tollgate keys rotate
+  tollgate keys list
+  tollgate keys retire KID
+  tollgate keys prune --older-than 30d
+  tollgate keys jwks > jwks.json
+  tollgate keys import issuer-jwks.json
+  tollgate keys export KID --format pem")]
+pub(crate) struct KeysArgs {
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a key; the first key of an empty keyring becomes active, later ones `next`.
+    /// Prints the kid.
+    Generate {
+        /// Algorithm: EdDSA, ES256, ES384, RS256, RS384, RS512, PS256, PS384, PS512, HS256,
+        /// HS384, HS512.
+        #[arg(long, default_value = "EdDSA")]
+        alg: Algorithm,
+        /// Key id (default: the RFC 7638 thumbprint; random for HS keys).
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// A new key signs from now on; the previous active key becomes verify-only.
+    /// Promotes the staged `next` key when there is one.
+    Rotate {
+        /// Algorithm of the new key (default: the active key's).
+        #[arg(long)]
+        alg: Option<Algorithm>,
+        /// Only add a `next` key: published in JWKS, signing after the following rotate.
+        #[arg(long)]
+        stage: bool,
+    },
+    /// List keys: kid, alg, state, created, and until when a verify key's tokens may be valid.
+    List,
+    /// Stop accepting tokens signed by KID (kind `retired_kid`).
+    Retire {
+        /// The key to retire.
+        kid: String,
+    },
+    /// Delete retired keys.
+    Prune {
+        /// Only keys retired at least this long ago (e.g. 30d). Default: every retired key.
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+    },
+    /// Print the JWK Set (RFC 7517) of next, active and verify public keys.
+    Jwks,
+    /// Add public keys (PEM SPKI, JWK or JWK Set; FILE may be `-`) as verify-only.
+    Import {
+        /// The file to import.
+        file: String,
+        /// Key id (default: the JWK's kid, else the thumbprint).
+        #[arg(long)]
+        kid: Option<String>,
+        /// Algorithm when the input does not name one (default by key type: EdDSA, ES256,
+        /// ES384, RS256).
+        #[arg(long)]
+        alg: Option<Algorithm>,
+    },
+    /// Print a key: public by default.
+    Export {
+        /// The key to export.
+        kid: String,
+        /// Print the private key (PKCS#8 PEM, or JWK for HS, EdDSA and EC keys).
+        #[arg(long)]
+        private: bool,
+        /// Output format (default: jwk; pem for private asymmetric keys).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Jwk,
+    Pem,
+}
+
+pub(crate) async fn run(ctx: &Context, args: KeysArgs) -> Result<Output> {
+    let clock = &ctx.clock;
+    Ok(match args.command {
+        KeysCommand::Generate { alg, kid } => {
+            Output::Key(ctx.keyring_init()?.generate(alg, kid.as_deref(), clock)?)
+        }
+        KeysCommand::Rotate { alg, stage } => {
+            Output::Key(ctx.keyring_init()?.rotate(alg, stage, clock)?)
+        }
+        KeysCommand::List => {
+            let keyring = ctx.keyring()?;
+            Output::KeyList {
+                entries: keyring.entries().to_vec(),
+                max_ttl: keyring.max_ttl(),
+            }
+        }
+        KeysCommand::Retire { kid } => {
+            let mut keyring = ctx.keyring()?;
+            let entry = keyring.retire(&kid, clock)?;
+            let live_until = entry.tokens_valid_until(keyring.max_ttl());
+            Output::Retired {
+                entry,
+                live_until,
+                now: clock.now(),
+            }
+        }
+        KeysCommand::Prune { older_than } => {
+            let older_than = older_than.as_deref().map(parse_duration).transpose()?;
+            let pruned = ctx
+                .keyring()?
+                .prune(older_than.unwrap_or_default(), clock)?;
+            Output::Pruned(pruned)
+        }
+        KeysCommand::Jwks => Output::Jwks(ctx.keyring()?.jwks()),
+        KeysCommand::Import { file, kid, alg } => {
+            let bytes = read_input(&file)?;
+            Output::Imported(
+                ctx.keyring_init()?
+                    .import(&bytes, kid.as_deref(), alg, clock)?,
+            )
+        }
+        KeysCommand::Export {
+            kid,
+            private,
+            format,
+        } => {
+            let format = format.map(|f| match f {
+                Format::Jwk => ExportFormat::Jwk,
+                Format::Pem => ExportFormat::Pem,
+            });
+            Output::Exported(ctx.keyring()?.export(&kid, private, format)?)
+        }
+    })
+}

@@ -1,0 +1,74 @@
+//! `tollgate mint`: print a signed access token.
+
+use clap::Args;
+use tollgate::{Error, MintOptions, Result, mint, parse_duration};
+
+use crate::context::Context;
+use crate::output::Output;
+
+/// Print a signed access token for SUBJECT.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  tollgate mint --sub alice --ttl 5m --aud api --claim role=admin | tollgate verify - --aud api")]
+pub(crate) struct MintArgs {
+    /// Subject (the user).
+    #[arg(long, value_name = "SUBJECT")]
+    sub: String,
+    /// Lifetime, e.g. 15m, 1h (at most the keyring's max_ttl, 24h by default).
+    #[arg(long, value_name = "DURATION", default_value = "15m")]
+    ttl: String,
+    /// Audience (repeat for several; default: --audience / TOLLGATE_AUDIENCE).
+    #[arg(long, value_name = "A")]
+    aud: Vec<String>,
+    /// Issuer (default: --issuer / TOLLGATE_ISSUER).
+    #[arg(long, value_name = "I")]
+    iss: Option<String>,
+    /// Application claim NAME=VALUE; VALUE is JSON when it parses as JSON, else a string.
+    #[arg(long, value_name = "NAME=VALUE")]
+    claim: Vec<String>,
+    /// Application claims as one JSON object.
+    #[arg(long, value_name = "JSON")]
+    claims: Option<String>,
+    /// Session id (default: a new UUID).
+    #[arg(long, value_name = "SID")]
+    sid: Option<String>,
+    /// Require the signing key to be KID (it must be the active key).
+    #[arg(long, value_name = "KID")]
+    kid: Option<String>,
+}
+
+pub(crate) async fn run(ctx: &Context, args: MintArgs) -> Result<Output> {
+    let mut options = MintOptions::new(args.sub).with_ttl(parse_duration(&args.ttl)?);
+    let audiences = if args.aud.is_empty() {
+        ctx.args.audience.clone().into_iter().collect()
+    } else {
+        args.aud
+    };
+    for aud in audiences {
+        options = options.with_audience(aud);
+    }
+    if let Some(iss) = args.iss.or_else(|| ctx.args.issuer.clone()) {
+        options = options.with_issuer(iss);
+    }
+    if let Some(sid) = args.sid {
+        options = options.with_sid(sid);
+    }
+    if let Some(kid) = args.kid {
+        options = options.with_kid(kid);
+    }
+    if let Some(json) = args.claims {
+        let value: serde_json::Value = serde_json::from_str(&json)
+            .map_err(|e| Error::usage(format!("--claims is not valid JSON: {e}")))?;
+        options = options.with_claims(&value)?;
+    }
+    for pair in args.claim {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::usage(format!("--claim {pair:?} must be NAME=VALUE")))?;
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
+        options = options.with_claim(name, value)?;
+    }
+    let keyring = ctx.keyring()?;
+    Ok(Output::Minted(mint(&keyring, &options, &ctx.clock)?))
+}

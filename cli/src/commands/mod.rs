@@ -1,0 +1,7 @@
+//! One file per subcommand: a clap `Args` struct and `run`, which converts the arguments to
+//! library types, calls the library, and returns data for `output.rs`.
+
+pub(crate) mod inspect;
+pub(crate) mod keys;
+pub(crate) mod mint;
+pub(crate) mod verify;

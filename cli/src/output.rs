@@ -1,0 +1,296 @@
+//! Human and `--json` rendering; the only code that writes to stdout. Diagnostics go to stderr.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde_json::{Map, Value, json};
+use tollgate::keys::JwkSet;
+use tollgate::{
+    Error, KeyEntry, KeyState, Minted, Verified, dangerous::Unverified, format_duration,
+    format_time,
+};
+use zeroize::Zeroizing;
+
+/// What a command produced.
+pub(crate) enum Output {
+    Key(KeyEntry),
+    KeyList {
+        entries: Vec<KeyEntry>,
+        max_ttl: i64,
+    },
+    Retired {
+        entry: KeyEntry,
+        live_until: Option<i64>,
+        now: i64,
+    },
+    Pruned(Vec<String>),
+    Jwks(JwkSet),
+    Imported(Vec<KeyEntry>),
+    Exported(Zeroizing<String>),
+    Minted(Minted),
+    Inspected {
+        unverified: Unverified,
+        key: Option<KeyEntry>,
+        now: i64,
+    },
+    Verified(Verified),
+    Text(String),
+}
+
+const BOLD: Style = Style::new().bold();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
+const GOOD: Style = AnsiColor::Green.on_default().bold();
+const BAD: Style = AnsiColor::Red.on_default().bold();
+
+fn pretty(v: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn relative(t: i64, now: i64) -> String {
+    let d = format_duration(std::time::Duration::from_secs(t.abs_diff(now)));
+    if t >= now {
+        format!("in {d}")
+    } else {
+        format!("{d} ago")
+    }
+}
+
+fn entry_json(e: &KeyEntry, max_ttl: i64) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(until) = e.tokens_valid_until(max_ttl) {
+        v["tokens_valid_until"] = until.into();
+    }
+    v
+}
+
+/// Writes the output; an I/O error (such as a closed pipe) is returned to the caller.
+pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
+    let mut out = anstream::stdout().lock();
+    let mut err = anstream::stderr().lock();
+    match output {
+        Output::Key(e) if as_json => writeln!(out, "{}", pretty(&e))?,
+        Output::Key(e) => {
+            writeln!(out, "{}", e.kid)?;
+            writeln!(err, "{} key {} ({}) is {}", e.alg, e.kid, e.file, e.state)?;
+        }
+        Output::KeyList { entries, max_ttl } if as_json => {
+            let keys: Vec<Value> = entries.iter().map(|e| entry_json(e, max_ttl)).collect();
+            writeln!(
+                out,
+                "{}",
+                pretty(&json!({"keys": keys, "max_ttl": max_ttl}))
+            )?;
+        }
+        Output::KeyList { entries, max_ttl } => {
+            let width = entries
+                .iter()
+                .map(|e| e.kid.len())
+                .max()
+                .unwrap_or(3)
+                .max(3);
+            writeln!(
+                out,
+                "{BOLD}{:<width$}  {:<6} {:<8} {:<20}  TOKENS VALID UNTIL{BOLD:#}",
+                "KID", "ALG", "STATE", "CREATED"
+            )?;
+            for e in &entries {
+                let until = e
+                    .tokens_valid_until(max_ttl)
+                    .map(format_time)
+                    .unwrap_or_else(|| "-".into());
+                let style = match e.state {
+                    KeyState::Active => GOOD,
+                    KeyState::Retired => BAD,
+                    _ => Style::new(),
+                };
+                writeln!(
+                    out,
+                    "{:<width$}  {:<6} {style}{:<8}{style:#} {:<20}  {until}",
+                    e.kid,
+                    e.alg.as_str(),
+                    e.state.as_str(),
+                    format_time(e.created)
+                )?;
+            }
+        }
+        Output::Retired {
+            entry,
+            live_until,
+            now,
+        } => {
+            let warning = live_until.filter(|t| *t > now).map(|t| {
+                format!(
+                    "tokens signed by {} may still be live until {} ({}); they are rejected from now on",
+                    entry.kid,
+                    format_time(t),
+                    relative(t, now)
+                )
+            });
+            if let Some(w) = &warning {
+                writeln!(err, "{WARN}warning:{WARN:#} {w}")?;
+            }
+            if as_json {
+                writeln!(
+                    out,
+                    "{}",
+                    pretty(&json!({"kid": entry.kid, "state": entry.state, "warning": warning}))
+                )?;
+            } else {
+                writeln!(out, "{}", entry.kid)?;
+            }
+        }
+        Output::Pruned(kids) if as_json => writeln!(out, "{}", pretty(&json!({"pruned": kids})))?,
+        Output::Pruned(kids) => {
+            for kid in &kids {
+                writeln!(out, "{kid}")?;
+            }
+            writeln!(err, "pruned {} retired key(s)", kids.len())?;
+        }
+        Output::Jwks(set) => writeln!(out, "{}", pretty(&set))?,
+        Output::Imported(entries) if as_json => {
+            writeln!(out, "{}", pretty(&json!({"imported": entries})))?
+        }
+        Output::Imported(entries) => {
+            for e in &entries {
+                writeln!(out, "{}", e.kid)?;
+            }
+        }
+        Output::Exported(text) => write!(out, "{}", text.as_str())?,
+        Output::Minted(m) if as_json => writeln!(
+            out,
+            "{}",
+            pretty(&json!({"token": m.token, "kid": m.kid, "claims": m.claims}))
+        )?,
+        Output::Minted(m) => writeln!(out, "{}", m.token)?,
+        Output::Inspected {
+            unverified,
+            key,
+            now,
+        } => inspect(&mut out, unverified, key, now, as_json)?,
+        Output::Verified(v) if as_json => writeln!(
+            out,
+            "{}",
+            pretty(
+                &json!({"valid": true, "header": v.header, "claims": v.claims, "key_state": v.key_state})
+            )
+        )?,
+        Output::Verified(v) => {
+            writeln!(
+                err,
+                "{GOOD}valid{GOOD:#}: signed by {} ({})",
+                v.header.kid.as_deref().unwrap_or("the given key"),
+                v.key_state
+            )?;
+            writeln!(out, "{}", pretty(&v.claims))?;
+        }
+        Output::Text(text) => write!(out, "{text}")?,
+    }
+    out.flush()
+}
+
+fn inspect(
+    out: &mut impl Write,
+    u: Unverified,
+    key: Option<KeyEntry>,
+    now: i64,
+    as_json: bool,
+) -> io::Result<()> {
+    let time = |name: &str| u.claims.get(name).and_then(Value::as_i64);
+    let expired = time("exp").map(|exp| exp < now);
+    if as_json {
+        let mut v = json!({"header": u.header, "claims": u.claims, "verified": false});
+        if let Some(expired) = expired {
+            v["expired"] = expired.into();
+        }
+        if let Some(k) = &key {
+            v["key"] = json!({"kid": k.kid, "alg": k.alg, "state": k.state});
+        }
+        return writeln!(out, "{}", pretty(&v));
+    }
+    writeln!(
+        out,
+        "{WARN}UNVERIFIED{WARN:#}: signature and claims have NOT been checked; use `tollgate verify`"
+    )?;
+    let section = |out: &mut dyn Write, title: &str, map: &Map<String, Value>| -> io::Result<()> {
+        writeln!(out, "{BOLD}{title}{BOLD:#}")?;
+        for (k, v) in map {
+            writeln!(out, "  {k}: {v}")?;
+        }
+        Ok(())
+    };
+    section(out, "header (unverified)", &u.header)?;
+    section(out, "claims (unverified)", &u.claims)?;
+    writeln!(out, "{BOLD}times{BOLD:#}")?;
+    if let Some(iat) = time("iat") {
+        writeln!(
+            out,
+            "  issued:  {} ({})",
+            format_time(iat),
+            relative(iat, now)
+        )?;
+    }
+    if let Some(nbf) = time("nbf") {
+        writeln!(
+            out,
+            "  valid from: {} ({})",
+            format_time(nbf),
+            relative(nbf, now)
+        )?;
+    }
+    match time("exp") {
+        Some(exp) if exp < now => writeln!(
+            out,
+            "  expires: {} ({BAD}expired{BAD:#} {})",
+            format_time(exp),
+            relative(exp, now)
+        )?,
+        Some(exp) => writeln!(
+            out,
+            "  expires: {} (not expired; {})",
+            format_time(exp),
+            relative(exp, now)
+        )?,
+        None => writeln!(
+            out,
+            "  expires: never (no exp claim; verify will reject it)"
+        )?,
+    }
+    if let Some(k) = key {
+        writeln!(
+            out,
+            "{BOLD}key{BOLD:#}\n  {} ({}), {}",
+            k.kid, k.alg, k.state
+        )?;
+    }
+    Ok(())
+}
+
+/// Reports an error: `tollgate: <message>` and its causes on stderr; with `--json` also the
+/// contract's error object on stdout.
+pub(crate) fn report(error: &Error, as_json: bool) {
+    let mut err = anstream::stderr().lock();
+    for (i, e) in error.all().enumerate() {
+        let _ = writeln!(
+            err,
+            "{BAD}tollgate:{BAD:#} {}{}",
+            if i > 0 { "also: " } else { "" },
+            e
+        );
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let _ = writeln!(err, "  caused by: {cause}");
+        source = cause.source();
+    }
+    if as_json {
+        let mut v = json!({"error": error.to_json()});
+        if error.class() == tollgate::Class::Rejected {
+            v["valid"] = false.into();
+        }
+        let all: Vec<Value> = error.all().map(Error::to_json).collect();
+        if all.len() > 1 {
+            v["errors"] = all.into();
+        }
+        let _ = writeln!(anstream::stdout().lock(), "{}", pretty(&v));
+    }
+}
