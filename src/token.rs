@@ -86,8 +86,8 @@ impl std::fmt::Debug for Minted {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when there is no active key;
-/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) for a zero TTL, a TTL beyond the keyring's
+/// [`ErrorKind::BadKey`] when there is no active key;
+/// [`ErrorKind::Usage`] for a zero TTL, a TTL beyond the keyring's
 /// `max_ttl`, or a `kid` that is not the active key.
 ///
 /// # Examples

@@ -71,7 +71,7 @@ pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
         Output::Key(e) if as_json => writeln!(out, "{}", pretty(&e))?,
         Output::Key(e) => {
             writeln!(out, "{}", e.kid)?;
-            writeln!(err, "{} key {} ({}) is {}", e.alg, e.kid, e.file, e.state)?;
+            writeln!(err, "{} key {} is {}", e.alg, e.kid, e.state)?;
         }
         Output::KeyList { entries, max_ttl } if as_json => {
             let keys: Vec<Value> = entries.iter().map(|e| entry_json(e, max_ttl)).collect();

@@ -28,6 +28,7 @@
 
 mod entry;
 mod fs;
+mod import;
 mod jwks;
 mod material;
 mod set;
@@ -498,7 +499,7 @@ impl Keyring {
         alg: Option<Algorithm>,
         clock: &Clock,
     ) -> Result<Vec<KeyEntry>> {
-        let keys = parse_import(bytes)?;
+        let keys = import::parse(bytes)?;
         if kid.is_some() && keys.len() != 1 {
             return Err(Error::usage(format!(
                 "--kid names one key, but the input holds {}",
@@ -508,7 +509,12 @@ impl Keyring {
         let now = clock.now();
         self.update(|dir, manifest| {
             let mut added = Vec::new();
-            for (jwk_alg, jwk_kid, public) in keys {
+            for import::ImportedKey {
+                alg: jwk_alg,
+                kid: jwk_kid,
+                public,
+            } in keys
+            {
                 let alg = jwk_alg.or(alg).unwrap_or_else(|| default_alg(&public));
                 if !public.allows(alg) {
                     return Err(Error::usage(format!(
@@ -621,46 +627,4 @@ fn add_generated(
     };
     manifest.keys.push(entry.clone());
     Ok(entry)
-}
-
-fn parse_import(bytes: &[u8]) -> Result<Vec<(Option<Algorithm>, Option<String>, PublicKey)>> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Error::bad_key("import input is not text (PEM or JSON)"))?
-        .trim_start();
-    if text.starts_with("-----BEGIN") {
-        let block = pem::parse(text).map_err(|e| Error::bad_key(format!("bad PEM ({e})")))?;
-        if block.tag() != "PUBLIC KEY" {
-            return Err(Error::usage(format!(
-                "import takes public keys (PEM \"PUBLIC KEY\"), not {:?}",
-                block.tag()
-            )));
-        }
-        return Ok(vec![(
-            None,
-            None,
-            PublicKey::from_spki_der(block.contents())?,
-        )]);
-    }
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Error::bad_key(format!("import input is neither PEM nor JSON ({e})")))?;
-    let jwks: Vec<Jwk> = if value.get("keys").is_some() {
-        serde_json::from_value::<JwkSet>(value)
-            .map_err(|e| Error::bad_key(format!("not a JWK Set ({e})")))?
-            .keys
-    } else {
-        vec![
-            serde_json::from_value(value)
-                .map_err(|e| Error::bad_key(format!("not a JWK ({e})")))?,
-        ]
-    };
-    jwks.into_iter()
-        .map(|jwk| {
-            if jwk.has_private_members() {
-                return Err(Error::usage(
-                    "import takes public keys only; this JWK has private members (d, k, p, …)",
-                ));
-            }
-            Ok((jwk.algorithm()?, jwk.kid.clone(), jwk.public_key()?))
-        })
-        .collect()
 }
