@@ -146,6 +146,12 @@ pub fn mint(keyring: &Keyring, options: &MintOptions, clock: &Clock) -> Result<M
         typ: Some(ACCESS_TOKEN_TYPE.into()),
     };
     let token = sign(&header, &claims, signer.alg, &signer.key)?;
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(Error::usage(format!(
+            "the token would be {} bytes, over the {MAX_TOKEN_BYTES}-byte limit verifiers enforce; carry fewer application claims",
+            token.len()
+        )));
+    }
     Ok(Minted {
         token,
         kid: signer.kid.clone(),
@@ -214,12 +220,21 @@ pub(crate) fn split(token: &str) -> Result<Parts<'_>> {
 
 /// Strict base64url (no padding, no trailing bits) then strict JSON object.
 pub(crate) fn decode_segment(segment: &str, what: &str) -> Result<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|e| {
+    parse_json(&decode_b64(segment, what)?, what)
+}
+
+/// Strict base64url: no padding, no trailing bits.
+fn decode_b64(segment: &str, what: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(segment).map_err(|e| {
         Error::malformed(format!(
             "{what} is not strict base64url without padding ({e})"
         ))
-    })?;
-    parse_object(&bytes)
+    })
+}
+
+/// Strict JSON object with unique member names.
+fn parse_json(bytes: &[u8], what: &str) -> Result<Map<String, Value>> {
+    parse_object(bytes)
         .map_err(|e| Error::malformed(format!("{what} is not a valid JSON object: {e}")))
 }
 
@@ -345,6 +360,9 @@ pub fn verify<C: DeserializeOwned>(
     install_crypto_provider();
     let parts = split(token)?;
     let header = read_header(&decode_segment(parts.header_b64, "header")?)?;
+    // Structure first: the payload must be strict base64url before any key is tried; its JSON is
+    // read only once the signature has been checked.
+    let payload = decode_b64(parts.payload_b64, "payload")?;
     let candidates = candidates(keys, header.kid.as_deref())?;
     let mut allowed = candidates
         .iter()
@@ -405,7 +423,7 @@ pub fn verify<C: DeserializeOwned>(
             ),
         ));
     };
-    let mut map = decode_segment(parts.payload_b64, "payload")?;
+    let mut map = parse_json(&payload, "payload")?;
     let mut errors = Vec::new();
     validate::check_type(header.typ.as_deref(), &mut errors);
     let registered = validate::take_registered(&mut map, &mut errors);

@@ -284,9 +284,8 @@ pub(crate) fn check_claims(
                 Error::new(
                     ErrorKind::BadAudience,
                     format!(
-                        "token is meant for audience {}, but no audience is configured; pass --aud {} to accept it",
-                        quoted(first),
-                        first
+                        "token is meant for audience {}, but no audience is configured; pass that audience (--aud) to accept it",
+                        quoted(first)
                     ),
                 )
                 .with_context("aud", claims.aud.clone()),

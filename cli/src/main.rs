@@ -69,7 +69,19 @@ async fn run(ctx: &Context, command: Command) -> Result<Output, Error> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let as_json = std::env::args_os().any(|a| a == "--json");
+            output::report_usage(&e, as_json);
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     let as_json = cli.global.json;
     let ctx = Context::new(cli.global);
     let runtime = match tokio::runtime::Builder::new_current_thread()

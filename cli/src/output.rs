@@ -214,7 +214,8 @@ fn inspect(
     let section = |out: &mut dyn Write, title: &str, map: &Map<String, Value>| -> io::Result<()> {
         writeln!(out, "{BOLD}{title}{BOLD:#}")?;
         for (k, v) in map {
-            writeln!(out, "  {k}: {v}")?;
+            // Names come from an untrusted token: JSON-escape them like the values.
+            writeln!(out, "  {}: {v}", Value::from(k.as_str()))?;
         }
         Ok(())
     };
@@ -265,6 +266,24 @@ fn inspect(
     Ok(())
 }
 
+/// Reports a command-line parsing error: clap's own text on stderr (exit 2), and with `--json`
+/// the contract's error object on stdout too.
+pub(crate) fn report_usage(error: &clap::Error, as_json: bool) {
+    let _ = error.print();
+    if as_json {
+        let message = error.kind().to_string();
+        let detail = error.render().to_string();
+        let first = detail
+            .lines()
+            .next()
+            .unwrap_or(&message)
+            .trim_start_matches("error: ")
+            .to_string();
+        let v = json!({"error": {"kind": "usage", "message": first}});
+        let _ = writeln!(anstream::stdout().lock(), "{}", pretty(&v));
+    }
+}
+
 /// Reports an error: `tollgate: <message>` and its causes on stderr; with `--json` also the
 /// contract's error object on stdout.
 pub(crate) fn report(error: &Error, as_json: bool) {
@@ -279,7 +298,11 @@ pub(crate) fn report(error: &Error, as_json: bool) {
     }
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        let _ = writeln!(err, "  caused by: {cause}");
+        // Messages often end with their cause already; print only what they do not say.
+        let text = cause.to_string();
+        if !error.message().contains(&text) {
+            let _ = writeln!(err, "  caused by: {text}");
+        }
         source = cause.source();
     }
     if as_json {

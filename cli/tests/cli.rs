@@ -533,7 +533,6 @@ mod retire {
     }
 
     #[test]
-    #[ignore = "bug: a kid starting with '-' (1 in 64 thumbprint kids) is parsed as a flag by `keys retire KID` / `keys export KID`"]
     fn kid_starting_with_a_dash_is_accepted_as_an_argument() {
         let ring = Ring::new();
         ring.at(NOW, &["keys", "generate", "--kid=-abc"]).ok();
@@ -621,7 +620,6 @@ mod prune {
     }
 
     #[test]
-    #[ignore = "bug: a keyring reader (verify, mint, list) racing `keys prune` fails with exit 3 bad_key: the manifest it read still names a key file that prune deletes before the reader opens it"]
     fn readers_never_fail_while_prune_runs() {
         use std::sync::atomic::{AtomicBool, Ordering};
         let ring = Ring::new();
@@ -1632,8 +1630,12 @@ mod verify {
         let token = ring.mint(&[]);
         let (h, rest) = token.split_once('.').unwrap();
         let (p, s) = rest.split_once('.').unwrap();
-        let big = ring.mint(&["--claims", &json!({"blob": "x".repeat(17_000)}).to_string()]);
+        // mint refuses to make such a token (see below), so build one by hand.
+        let big = format!("{h}.{}.{s}", "eyJh".repeat(4500));
         assert!(big.len() > 16 * 1024);
+        let blob = json!({"blob": "x".repeat(17_000)}).to_string();
+        ring.run(&["mint", "--sub", "alice", "--claims", &blob])
+            .code(2);
         let cases = [
             "garbage".to_string(),
             format!("{h}.{p}"),
@@ -1677,7 +1679,6 @@ mod verify {
     }
 
     #[test]
-    #[ignore = "bug: a payload segment that is not strict base64url (padding `=`, `+`, `/`) is reported as bad_signature by verify (malformed by inspect), since the payload is decoded only after the signature check"]
     fn unsigned_payload_that_is_not_strict_base64url_is_malformed() {
         let ring = ring();
         let token = ring.mint(&[]);
@@ -2109,7 +2110,6 @@ mod verify {
     }
 
     #[test]
-    #[ignore = "bug: usage errors found by the argument parser (bad --alg value, unknown flag) print no JSON error object under --json"]
     fn parser_usage_errors_are_json_under_json() {
         let ring = ring();
         let token = ring.mint(&[]);
@@ -2272,7 +2272,6 @@ mod inspect {
     }
 
     #[test]
-    #[ignore = "bug: inspect prints header/claim member NAMES from the unverified token raw: ESC sequences (OSC, clear screen) reach a terminal and `\\r` reaches even a pipe"]
     fn control_characters_in_member_names_are_escaped() {
         let ring = Ring::new();
         let name = "\u{1b}]0;pwned\u{7}\u{1b}[2Jevil\rUNVERIFIED";

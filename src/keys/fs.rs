@@ -127,6 +127,22 @@ pub(crate) fn remove(dir: &Path, name: &str) -> Result<()> {
 pub(crate) struct Lock(File);
 
 impl Lock {
+    /// A shared lock for readers, so that a reader never sees a manifest whose files a
+    /// concurrent `prune` is deleting. Where the lock file cannot be opened (a read-only
+    /// keyring), readers go without.
+    pub(crate) fn shared(dir: &Path) -> Option<Lock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join(LOCK))
+            .ok()?;
+        file.lock_shared().ok()?;
+        Some(Lock(file))
+    }
+
+    /// The exclusive lock every writer holds.
     pub(crate) fn acquire(dir: &Path) -> Result<Lock> {
         let path = dir.join(LOCK);
         let file = OpenOptions::new()

@@ -96,6 +96,7 @@ impl Keyring {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Keyring> {
         let dir = dir.into();
         fs::check_dir(&dir)?;
+        let _shared = fs::Lock::shared(&dir);
         let manifest = read_manifest(&dir)?;
         Keyring::load(dir, manifest)
     }

@@ -50,6 +50,7 @@ enum KeysCommand {
     /// Stop accepting tokens signed by KID (kind `retired_kid`).
     Retire {
         /// The key to retire.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Delete retired keys.
@@ -75,6 +76,7 @@ enum KeysCommand {
     /// Print a key: public by default.
     Export {
         /// The key to export.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Print the private key (PKCS#8 PEM, or JWK for HS, EdDSA and EC keys).
         #[arg(long)]
