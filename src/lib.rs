@@ -7,3 +7,4 @@ pub mod error;
 
 pub use clock::{Clock, format_duration, format_time, parse_duration};
 pub use error::{Class, Error, ErrorKind, Result};
+pub mod store;
