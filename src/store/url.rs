@@ -195,10 +195,9 @@ impl StoreUrl {
                     prefix = value;
                 }
                 Some(("timeout", value)) => {
-                    timeout = crate::clock::parse_duration(value)
-                        .ok()
+                    timeout = parse_timeout(value)
                         .filter(|d| !d.is_zero())
-                        .ok_or_else(|| bad("timeout is a duration such as 2s"))?;
+                        .ok_or_else(|| bad("timeout is a duration such as 2s or 500ms"))?;
                 }
                 _ => return Err(bad("unknown query parameter; use prefix= or timeout=")),
             }
@@ -222,6 +221,17 @@ impl StoreUrl {
             StoreUrl::Sqlite { path } => format!("sqlite:{path}"),
             StoreUrl::Redis(r) => r.redacted(),
         }
+    }
+}
+
+/// A duration such as `2s` or `1m` ([`parse_duration`](crate::parse_duration)), or milliseconds
+/// such as `500ms`.
+fn parse_timeout(value: &str) -> Option<Duration> {
+    match value.strip_suffix("ms") {
+        Some(ms) if !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) => {
+            ms.parse().ok().map(Duration::from_millis)
+        }
+        _ => crate::clock::parse_duration(value).ok(),
     }
 }
 
@@ -347,6 +357,11 @@ mod tests {
         assert!(r.cluster);
         assert_eq!(r.nodes.len(), 3);
         assert_eq!(r.nodes[2], ("::1".to_owned(), 7002));
+
+        assert_eq!(
+            redis("redis://h:1?timeout=250ms").timeout,
+            Duration::from_millis(250)
+        );
     }
 
     #[test]
