@@ -156,7 +156,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_usage_kind() {
-        for bad in ["", "m", "15x", "1.5h", "-3s", "15m3", "99999999999999999999w"] {
+        for bad in [
+            "",
+            "m",
+            "15x",
+            "1.5h",
+            "-3s",
+            "15m3",
+            "99999999999999999999w",
+        ] {
             let err = parse_duration(bad).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Usage, "{bad}");
         }

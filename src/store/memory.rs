@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::{Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef};
+use super::{
+    Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef,
+};
 use crate::error::Result;
 
 /// An in-process revocation store, for tests and single-process demos.

@@ -86,9 +86,9 @@ use crate::error::{Error, ErrorKind, Result, quoted};
 
 mod fail;
 mod memory;
-mod replica;
 #[cfg(feature = "redis")]
 mod redis;
+mod replica;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod url;
@@ -236,9 +236,7 @@ impl Revocation {
                 quoted(&self.id)
             ))),
             (Scope::Global, true) => Ok(()),
-            (scope, true) => Err(Error::usage(format!(
-                "a {scope} revocation needs an id"
-            ))),
+            (scope, true) => Err(Error::usage(format!("a {scope} revocation needs an id"))),
             (_, false) if self.id.len() > MAX_ID_LEN => Err(Error::usage(format!(
                 "revocation id {} is longer than {MAX_ID_LEN} bytes",
                 quoted(&self.id)
@@ -359,11 +357,7 @@ pub trait RevocationStore: Send + Sync {
     ///
     /// [`ErrorKind::StoreUnavailable`] for any store failure: never [`Status::Valid`] when the
     /// store could not answer.
-    fn check(
-        &self,
-        token: &TokenRef<'_>,
-        now: i64,
-    ) -> impl Future<Output = Result<Status>> + Send;
+    fn check(&self, token: &TokenRef<'_>, now: i64) -> impl Future<Output = Result<Status>> + Send;
 
     /// Every live entry (for a replica's load and for listing).
     ///
@@ -403,8 +397,7 @@ pub trait ChangeFeed: RevocationStore {
     /// # Errors
     ///
     /// [`ErrorKind::StoreUnavailable`] when the store cannot be reached.
-    fn subscribe(&self, interval: Duration)
-    -> impl Future<Output = Result<Subscription>> + Send;
+    fn subscribe(&self, interval: Duration) -> impl Future<Output = Result<Subscription>> + Send;
 }
 
 /// A stream of [`Change`]s from [`ChangeFeed::subscribe`].
@@ -653,11 +646,17 @@ mod tests {
     #[test]
     fn validate_checks_ids() {
         assert!(Revocation::new(Scope::Global, "", 1, 2).validate().is_ok());
-        assert!(Revocation::new(Scope::Global, "x", 1, 2).validate().is_err());
+        assert!(
+            Revocation::new(Scope::Global, "x", 1, 2)
+                .validate()
+                .is_err()
+        );
         assert!(Revocation::new(Scope::Token, "", 1, 2).validate().is_err());
-        assert!(Revocation::new(Scope::Token, "x".repeat(513), 1, 2)
-            .validate()
-            .is_err());
+        assert!(
+            Revocation::new(Scope::Token, "x".repeat(513), 1, 2)
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

@@ -152,9 +152,8 @@ impl RedisStore {
             // the application installed one already (not an error).
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         }
-        let bad_url = |e: RedisError| {
-            Error::usage(format!("invalid Redis URL {url}: {e}")).with_source(e)
-        };
+        let bad_url =
+            |e: RedisError| Error::usage(format!("invalid Redis URL {url}: {e}")).with_source(e);
         // Connecting may retry a few times (50 ms, 100 ms, …): allow three timeouts in all.
         let connect_bound = timeout.saturating_mul(3);
         let conn = if parsed.cluster {
@@ -337,7 +336,8 @@ impl RedisStore {
                     match (&mut conn, &route) {
                         (Conn::Node(c), _) => c.req_packed_commands(&pipe, 0, count).await,
                         (Conn::Cluster(c), Some(route)) => {
-                            c.route_pipeline(pipe.clone(), 0, count, route.clone()).await
+                            c.route_pipeline(pipe.clone(), 0, count, route.clone())
+                                .await
                         }
                         (Conn::Cluster(_), None) => unreachable!("a cluster scan names its node"),
                     }

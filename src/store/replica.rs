@@ -268,6 +268,12 @@ impl<S: ChangeFeed + 'static> Replica<S> {
         self.shared.read().len()
     }
 
+    /// An estimate of the heap bytes the denylist occupies: hash table slots, control bytes and
+    /// the text of string ids (allocator overhead not included).
+    pub fn approx_memory(&self) -> usize {
+        self.shared.read().approx_memory()
+    }
+
     /// Whether the replica holds no entry.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -435,6 +441,31 @@ impl Denylist {
             + self.users.len()
             + self.keys.len()
             + usize::from(self.global.is_some())
+    }
+
+    fn approx_memory(&self) -> usize {
+        fn table<K, V>(map: &HashMap<K, V>) -> usize {
+            let cap = map.capacity();
+            if cap == 0 {
+                return 0;
+            }
+            // hashbrown: buckets are a power of two, at most 7/8 full; one control byte each
+            // plus one group of 16.
+            let buckets = if cap < 8 {
+                (cap + 1).next_power_of_two()
+            } else {
+                (cap * 8 / 7).next_power_of_two()
+            };
+            buckets * (std::mem::size_of::<(K, V)>() + 1) + 16
+        }
+        let text = |map: &HashMap<Box<str>, Entry>| {
+            table(map) + map.keys().map(|k| k.len()).sum::<usize>()
+        };
+        table(&self.uuid_tokens)
+            + text(&self.other_tokens)
+            + text(&self.sessions)
+            + text(&self.users)
+            + text(&self.keys)
     }
 
     fn map(&mut self, scope: Scope) -> Option<&mut HashMap<Box<str>, Entry>> {

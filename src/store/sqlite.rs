@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
-use super::{Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef};
+use super::{
+    Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef,
+};
 use crate::error::{Error, Result};
 
 /// How long a connection waits for another writer's lock. 5 seconds.
@@ -123,7 +125,9 @@ impl SqliteStore {
     /// read.
     pub async fn sequence(&self) -> Result<i64> {
         self.run(|conn| {
-            conn.query_row("SELECT value FROM meta WHERE name = 'seq'", [], |r| r.get(0))
+            conn.query_row("SELECT value FROM meta WHERE name = 'seq'", [], |r| {
+                r.get(0)
+            })
         })
         .await
     }
@@ -188,7 +192,10 @@ impl Inner {
     }
 
     fn give_back(&self, conn: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if idle.len() < POOL_SIZE {
             idle.push(conn);
         }

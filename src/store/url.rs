@@ -387,7 +387,11 @@ mod tests {
             assert!(err.message().contains("memory:"), "{}", err.message());
         }
         let err = StoreUrl::parse("mysql://u:hunter2@h:1").unwrap_err();
-        assert!(err.message().contains("mysql://u:***@h:1"), "{}", err.message());
+        assert!(
+            err.message().contains("mysql://u:***@h:1"),
+            "{}",
+            err.message()
+        );
         assert!(!err.message().contains("hunter2"));
     }
 

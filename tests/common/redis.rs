@@ -209,9 +209,7 @@ impl RedisCluster {
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
             .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run redis-cli (apt-get install redis-tools): {e}")
-            });
+            .unwrap_or_else(|e| panic!("cannot run redis-cli (apt-get install redis-tools): {e}"));
         assert!(
             out.status.success(),
             "redis-cli --cluster create failed:\n{}\n{}",
