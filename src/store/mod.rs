@@ -564,6 +564,15 @@ pub(crate) fn decode_change(text: &str) -> Option<Revocation> {
     })
 }
 
+/// The UUID in `id` if `id` is exactly its canonical form (lower-case, hyphenated), so that the
+/// 16-byte form maps back to the same string and distinct strings never share it.
+pub(crate) fn canonical_uuid(id: &str) -> Option<u128> {
+    if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    uuid::Uuid::try_parse(id).ok().map(|u| u.as_u128())
+}
+
 pub(crate) fn scope_letter(scope: Scope) -> char {
     match scope {
         Scope::Token => 'j',

@@ -5,11 +5,13 @@
 //!
 //! One key per revoked item, with a TTL of `expires_at - now` seconds (at least 1), whose value
 //! is `revoked_at` (an integer, which Redis stores in 16 bytes). Keys are short, since the
-//! denylist's memory is mostly key names:
+//! denylist's memory is mostly key names: a token id that is a canonical (lower-case, hyphenated)
+//! UUID, as tollgate mints them, is packed into its 16 raw bytes (a 24-byte key with the default
+//! prefix, instead of 44):
 //!
 //! | scope | key |
 //! | --- | --- |
-//! | token | `<prefix>j:<jti>` |
+//! | token | `<prefix>J<16 bytes>` when the `jti` is a canonical UUID, else `<prefix>j:<jti>` |
 //! | session | `<prefix>{s:<sid>}` |
 //! | user | `<prefix>{u:<sub>}` |
 //! | key | `<prefix>k:<kid>` |
@@ -96,7 +98,7 @@ const SCAN_BATCH: usize = 1000;
 /// let store = RedisStore::open("redis://127.0.0.1:6379/0?prefix=myapp:").await?;
 /// let now = 1_800_000_000;
 /// store.revoke(&Revocation::new(Scope::Session, "s1", now, now + 900), now).await?;
-/// assert_eq!(store.key(Scope::Session, "s1"), "myapp:{s:s1}");
+/// assert_eq!(store.key(Scope::Session, "s1"), b"myapp:{s:s1}");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -224,21 +226,45 @@ impl RedisStore {
         matches!(self.inner.conn, Conn::Cluster(_))
     }
 
-    /// The Redis key that holds a revocation of `id` in `scope` (see the key layout above).
-    pub fn key(&self, scope: Scope, id: &str) -> String {
-        let p = &self.inner.parsed.prefix;
-        match scope {
-            Scope::Token => format!("{p}j:{id}"),
-            Scope::Session => format!("{p}{{s:{id}}}"),
-            Scope::User => format!("{p}{{u:{id}}}"),
-            Scope::Key => format!("{p}k:{id}"),
-            Scope::Global => format!("{p}g"),
+    /// The Redis key that holds a revocation of `id` in `scope` (see the key layout above; a
+    /// canonical UUID token id is packed into 16 raw bytes, so keys are bytes, not text).
+    pub fn key(&self, scope: Scope, id: &str) -> Vec<u8> {
+        let mut key = Vec::new();
+        self.write_key(&mut key, scope, id);
+        key
+    }
+
+    /// Appends the key of `(scope, id)` to `out`.
+    fn write_key(&self, out: &mut Vec<u8>, scope: Scope, id: &str) {
+        out.extend_from_slice(self.inner.parsed.prefix.as_bytes());
+        if scope == Scope::Token
+            && let Some(uuid) = super::canonical_uuid(id)
+        {
+            out.push(b'J');
+            out.extend_from_slice(&uuid.to_be_bytes());
+            return;
         }
+        let (open, close) = match scope {
+            Scope::Token => ("j:", ""),
+            Scope::Session => ("{s:", "}"),
+            Scope::User => ("{u:", "}"),
+            Scope::Key => ("k:", ""),
+            Scope::Global => ("g", ""),
+        };
+        out.extend_from_slice(open.as_bytes());
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(close.as_bytes());
     }
 
     /// The scope and id of one of our keys.
-    fn parse_key(&self, key: &str) -> Option<(Scope, String)> {
-        let rest = key.strip_prefix(self.inner.parsed.prefix.as_str())?;
+    fn parse_key(&self, key: &[u8]) -> Option<(Scope, String)> {
+        let rest = key.strip_prefix(self.inner.parsed.prefix.as_bytes())?;
+        if let Some(packed) = rest.strip_prefix(b"J") {
+            let bytes: [u8; 16] = packed.try_into().ok()?;
+            let uuid = uuid::Uuid::from_bytes(bytes);
+            return Some((Scope::Token, uuid.hyphenated().to_string()));
+        }
+        let rest = std::str::from_utf8(rest).ok()?;
         if rest == "g" {
             return Some((Scope::Global, String::new()));
         }
@@ -320,9 +346,9 @@ impl RedisStore {
                 }
             })
             .await?;
-            let (next, keys): (u64, Vec<String>) =
+            let (next, keys): (u64, Vec<Vec<u8>>) =
                 redis::from_redis_value(value).map_err(|e| self.error(e.into()))?;
-            let keys: Vec<(String, Scope, String)> = keys
+            let keys: Vec<(Vec<u8>, Scope, String)> = keys
                 .into_iter()
                 .filter_map(|k| self.parse_key(&k).map(|(scope, id)| (k, scope, id)))
                 .collect();
@@ -403,9 +429,12 @@ impl RevocationStore for RedisStore {
         let mut mget = redis::cmd("MGET");
         let mut scopes = [Scope::Token; 5];
         let mut n = 0;
+        let mut key = Vec::with_capacity(128);
         for scope in Scope::ALL {
             if let Some(id) = token.id(scope) {
-                mget.arg(self.key(scope, id));
+                key.clear();
+                self.write_key(&mut key, scope, id);
+                mget.arg(key.as_slice());
                 scopes[n] = scope;
                 n += 1;
             }

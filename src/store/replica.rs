@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::{
     Change, ChangeFeed, FailMode, Revocation, RevocationStore, Scope, Status, Subscription,
-    TokenRef,
+    TokenRef, canonical_uuid,
 };
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -538,15 +538,6 @@ impl Denylist {
         ];
         Status::from_slots(token.iat, found)
     }
-}
-
-/// The UUID in `id` if `id` is exactly its canonical form (lower-case hyphenated), so that the
-/// 16-byte key maps back to the same string and distinct strings never share a key.
-fn canonical_uuid(id: &str) -> Option<u128> {
-    if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    uuid::Uuid::try_parse(id).ok().map(|u| u.as_u128())
 }
 
 #[cfg(test)]

@@ -251,16 +251,16 @@ impl RedisCluster {
     }
 
     /// The PTTL of `key` in milliseconds, asked of whichever node holds it.
-    pub fn pttl(&self, key: &str) -> i64 {
+    pub fn pttl(&self, key: &[u8]) -> i64 {
         for node in &self.nodes {
             let client = redis::Client::open(node.url("")).expect("client");
             let mut conn = client.get_connection().expect("connect");
             match redis::cmd("PTTL").arg(key).query::<i64>(&mut conn) {
                 Ok(ttl) => return ttl,
                 Err(e) if e.redirect_node().is_some() => continue,
-                Err(e) => panic!("PTTL {key}: {e}"),
+                Err(e) => panic!("PTTL {}: {e}", key.escape_ascii()),
             }
         }
-        panic!("no node answered PTTL {key}")
+        panic!("no node answered PTTL {}", key.escape_ascii())
     }
 }
