@@ -34,9 +34,12 @@ struct Backend<S> {
     _guards: Vec<Box<dyn Any + Send + Sync>>,
 }
 
+/// Reads a key's real PTTL in milliseconds.
+type PttlFn = Box<dyn Fn(&[u8]) -> i64 + Send + Sync>;
+
 struct RedisProbe {
     store: tollgate::store::RedisStore,
-    pttl: Box<dyn Fn(&[u8]) -> i64 + Send + Sync>,
+    pttl: PttlFn,
 }
 
 impl RedisProbe {
@@ -54,7 +57,7 @@ fn replica_config() -> ReplicaConfig {
         .with_retry_backoff(Duration::from_millis(20), Duration::from_millis(200))
 }
 
-fn redis_probe(store: &Store, pttl: Box<dyn Fn(&[u8]) -> i64 + Send + Sync>) -> RedisProbe {
+fn redis_probe(store: &Store, pttl: PttlFn) -> RedisProbe {
     let Store::Redis(redis) = store else {
         panic!("not a Redis store: {}", store.url())
     };

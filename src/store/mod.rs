@@ -20,7 +20,7 @@
 //! # Failing closed
 //!
 //! Every store error during [`check`](RevocationStore::check) is
-//! [`ErrorKind::StoreUnavailable`](crate::ErrorKind::StoreUnavailable), never
+//! [`ErrorKind::StoreUnavailable`], never
 //! [`Status::Valid`]: a verifier that cannot ask the store does not know whether a token was
 //! revoked. Store operations are bounded by a timeout (1 second by default; `?timeout=` in Redis
 //! URLs), so an outage fails fast rather than hanging requests. Failing open is an explicit,
@@ -537,33 +537,6 @@ pub(crate) fn unavailable(url: &str, reason: impl fmt::Display, hint: &str) -> E
     .with_context("store", url.to_owned())
 }
 
-/// The compact text form of a change, as Redis publishes it: `<scope letter> <revoked_at>
-/// <expires_at> <id>` (the id last, so that it may contain spaces).
-pub(crate) fn encode_change(entry: &Revocation) -> String {
-    format!(
-        "{} {} {} {}",
-        scope_letter(entry.scope),
-        entry.revoked_at,
-        entry.expires_at,
-        entry.id
-    )
-}
-
-/// Parses [`encode_change`]'s form.
-pub(crate) fn decode_change(text: &str) -> Option<Revocation> {
-    let mut parts = text.splitn(4, ' ');
-    let scope = scope_from_letter(parts.next()?)?;
-    let revoked_at = parts.next()?.parse().ok()?;
-    let expires_at = parts.next()?.parse().ok()?;
-    let id = parts.next()?.to_owned();
-    Some(Revocation {
-        scope,
-        id,
-        revoked_at,
-        expires_at,
-    })
-}
-
 /// The UUID in `id` if `id` is exactly its canonical form (lower-case, hyphenated), so that the
 /// 16-byte form maps back to the same string and distinct strings never share it.
 pub(crate) fn canonical_uuid(id: &str) -> Option<u128> {
@@ -571,27 +544,6 @@ pub(crate) fn canonical_uuid(id: &str) -> Option<u128> {
         return None;
     }
     uuid::Uuid::try_parse(id).ok().map(|u| u.as_u128())
-}
-
-pub(crate) fn scope_letter(scope: Scope) -> char {
-    match scope {
-        Scope::Token => 'j',
-        Scope::Session => 's',
-        Scope::User => 'u',
-        Scope::Key => 'k',
-        Scope::Global => 'g',
-    }
-}
-
-fn scope_from_letter(letter: &str) -> Option<Scope> {
-    Some(match letter {
-        "j" => Scope::Token,
-        "s" => Scope::Session,
-        "u" => Scope::User,
-        "k" => Scope::Key,
-        "g" => Scope::Global,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -666,17 +618,5 @@ mod tests {
                 .validate()
                 .is_err()
         );
-    }
-
-    #[test]
-    fn changes_round_trip_through_text() {
-        for entry in [
-            Revocation::new(Scope::Token, "a b c", 1, 2),
-            Revocation::new(Scope::Global, "", -5, 9),
-        ] {
-            assert_eq!(decode_change(&encode_change(&entry)), Some(entry));
-        }
-        assert_eq!(decode_change("x 1 2 id"), None);
-        assert_eq!(decode_change("j one 2 id"), None);
     }
 }

@@ -51,7 +51,6 @@ use redis::{Cmd, RedisError, Value};
 use super::url::{RedisUrl, StoreUrl};
 use super::{
     Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef,
-    decode_change, encode_change,
 };
 use crate::clock::format_duration;
 use crate::error::{Error, Result};
@@ -615,6 +614,54 @@ fn parse_cluster_nodes(text: &str) -> Vec<(String, u16)> {
     masters
 }
 
+/// The compact text form of a change, as Redis publishes it: `<scope letter> <revoked_at>
+/// <expires_at> <id>` (the id last, so that it may contain spaces).
+fn encode_change(entry: &Revocation) -> String {
+    format!(
+        "{} {} {} {}",
+        scope_letter(entry.scope),
+        entry.revoked_at,
+        entry.expires_at,
+        entry.id
+    )
+}
+
+/// Parses [`encode_change`]'s form.
+fn decode_change(text: &str) -> Option<Revocation> {
+    let mut parts = text.splitn(4, ' ');
+    let scope = scope_from_letter(parts.next()?)?;
+    let revoked_at = parts.next()?.parse().ok()?;
+    let expires_at = parts.next()?.parse().ok()?;
+    let id = parts.next()?.to_owned();
+    Some(Revocation {
+        scope,
+        id,
+        revoked_at,
+        expires_at,
+    })
+}
+
+fn scope_letter(scope: Scope) -> char {
+    match scope {
+        Scope::Token => 'j',
+        Scope::Session => 's',
+        Scope::User => 'u',
+        Scope::Key => 'k',
+        Scope::Global => 'g',
+    }
+}
+
+fn scope_from_letter(letter: &str) -> Option<Scope> {
+    Some(match letter {
+        "j" => Scope::Token,
+        "s" => Scope::Session,
+        "u" => Scope::User,
+        "k" => Scope::Key,
+        "g" => Scope::Global,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,5 +684,17 @@ bbbb 127.0.0.1:30009@40009 master,fail - 0 0 0 connected
                 ("127.0.0.1".to_owned(), 30001),
             ]
         );
+    }
+
+    #[test]
+    fn changes_round_trip_through_text() {
+        for entry in [
+            Revocation::new(Scope::Token, "a b c", 1, 2),
+            Revocation::new(Scope::Global, "", -5, 9),
+        ] {
+            assert_eq!(decode_change(&encode_change(&entry)), Some(entry));
+        }
+        assert_eq!(decode_change("x 1 2 id"), None);
+        assert_eq!(decode_change("j one 2 id"), None);
     }
 }

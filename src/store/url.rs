@@ -47,6 +47,7 @@ pub(crate) struct RedisUrl {
 
 impl RedisUrl {
     /// The URL of one node for the redis crate (credentials included, no query).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the redis backend connects
     pub(crate) fn node_url(&self, host: &str, port: u16) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         let auth = match (&self.username, &self.password) {
