@@ -4,7 +4,8 @@
 
 pub mod clock;
 pub mod error;
+pub mod store;
 
 pub use clock::{Clock, format_duration, format_time, parse_duration};
 pub use error::{Class, Error, ErrorKind, Result};
-pub mod store;
+pub use store::{RevocationStore, Store};
