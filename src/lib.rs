@@ -52,6 +52,7 @@ pub mod dangerous;
 pub mod error;
 mod json;
 pub mod keys;
+pub mod store;
 pub mod token;
 pub mod validate;
 
@@ -60,5 +61,6 @@ pub use claims::{Claims, MintOptions};
 pub use clock::{Clock, format_duration, format_time, parse_duration};
 pub use error::{Class, Error, ErrorKind, Result};
 pub use keys::{ExportFormat, KeyEntry, KeySet, KeyState, Keyring};
+pub use store::{RevocationStore, Store};
 pub use token::{Header, Minted, Verified, mint, verify};
 pub use validate::VerifyOptions;
