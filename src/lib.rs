@@ -42,6 +42,8 @@
 //! | [`validate`] | [`VerifyOptions`] and the claim policy |
 //! | [`token`] | [`mint`] and [`verify`] |
 //! | [`dangerous`] | decoding without verification, for `inspect` |
+//! | [`store`] | revocation stores: memory, SQLite, Redis, Redis Cluster; the local replica |
+//! | [`gate`] | [`Gate`]: keyring + store + clock: verify with revocation, revoke |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
@@ -50,6 +52,7 @@ pub mod claims;
 pub mod clock;
 pub mod dangerous;
 pub mod error;
+pub mod gate;
 mod json;
 pub mod keys;
 pub mod store;
@@ -60,6 +63,7 @@ pub use alg::{Algorithm, Family};
 pub use claims::{Claims, MintOptions};
 pub use clock::{Clock, format_duration, format_time, parse_duration};
 pub use error::{Class, Error, ErrorKind, Result};
+pub use gate::{Gate, Revoked};
 pub use keys::{ExportFormat, KeyEntry, KeySet, KeyState, Keyring};
 pub use store::{RevocationStore, Store};
 pub use token::{Header, Minted, Verified, mint, verify};

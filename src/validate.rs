@@ -181,6 +181,21 @@ pub(crate) fn take_registered(map: &mut Map<String, Value>, errors: &mut Vec<Err
     }
 }
 
+/// Checks only that the claims tollgate requires are present (for revocation, which accepts
+/// expired tokens).
+pub(crate) fn check_presence(claims: &Registered, errors: &mut Vec<Error>) {
+    for (name, present) in [
+        ("exp", claims.exp.is_some()),
+        ("iat", claims.iat.is_some()),
+        ("sub", claims.sub.is_some()),
+        ("jti", claims.jti.is_some()),
+    ] {
+        if !present {
+            errors.push(missing(name));
+        }
+    }
+}
+
 /// Checks the header's `typ`.
 pub(crate) fn check_type(typ: Option<&str>, errors: &mut Vec<Error>) {
     let ok = typ.is_some_and(|t| {

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+/// The store when `--store` and `TOLLGATE_STORE` are both absent: the embedded SQLite file.
+pub(crate) const DEFAULT_STORE: &str = "sqlite:./tollgate.db";
+
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct GlobalArgs {
@@ -18,15 +21,9 @@ pub(crate) struct GlobalArgs {
     pub(crate) keys: PathBuf,
 
     /// Revocation and session store: memory:, sqlite:PATH, redis://HOST:PORT/DB, rediss://…,
-    /// redis+cluster://HOST:PORT[,HOST:PORT…].
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        env = "TOLLGATE_STORE",
-        default_value = "sqlite:./tollgate.db"
-    )]
-    pub(crate) store: String,
+    /// redis+cluster://HOST:PORT[,HOST:PORT…] [default: sqlite:./tollgate.db]
+    #[arg(long, global = true, value_name = "URL", env = "TOLLGATE_STORE")]
+    pub(crate) store: Option<String>,
 
     /// Machine-readable JSON on stdout (errors too).
     #[arg(long, global = true)]

@@ -2,9 +2,9 @@
 
 use std::io::Read;
 
-use tollgate::{Clock, Error, Keyring, Result};
+use tollgate::{Clock, Error, Gate, Keyring, Result, Store, VerifyOptions};
 
-use crate::args::GlobalArgs;
+use crate::args::{DEFAULT_STORE, GlobalArgs};
 
 /// What every command runs against.
 pub(crate) struct Context {
@@ -21,6 +21,32 @@ impl Context {
     /// The existing keyring (exit 3, `bad_key`, when it is missing or unreadable).
     pub(crate) fn keyring(&self) -> Result<Keyring> {
         Keyring::open(&self.args.keys)
+    }
+
+    /// The store URL: `--store`, `TOLLGATE_STORE`, or the embedded default.
+    pub(crate) fn store_url(&self) -> &str {
+        self.args.store.as_deref().unwrap_or(DEFAULT_STORE)
+    }
+
+    /// Whether a store was named explicitly (`inspect` consults the store only then).
+    pub(crate) fn store_is_explicit(&self) -> bool {
+        self.args.store.is_some()
+    }
+
+    /// Opens the store (exit 2 for a malformed URL, exit 3 when unreachable).
+    pub(crate) async fn store(&self) -> Result<Store> {
+        Store::open(self.store_url()).await
+    }
+
+    /// A gate over the store with the clock and `options`, and the keyring when `with_keyring`.
+    pub(crate) async fn gate(&self, options: VerifyOptions, with_keyring: bool) -> Result<Gate> {
+        let mut gate = Gate::new(self.store().await?)
+            .with_clock(self.clock)
+            .with_options(options);
+        if with_keyring {
+            gate = gate.with_keyring(self.keyring()?);
+        }
+        Ok(gate)
     }
 
     /// The keyring, creating its directory (0700) when absent.

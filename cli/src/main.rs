@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tollgate::Error;
 
 use crate::args::GlobalArgs;
-use crate::commands::{inspect, keys, mint, verify};
+use crate::commands::{inspect, keys, mint, revoke, verify};
 use crate::context::Context;
 use crate::output::Output;
 
@@ -27,7 +27,7 @@ use crate::output::Output;
     about,
     long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
         Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
-        tollgate inspect @token.jwt",
+        tollgate inspect @token.jwt\n  tollgate revoke --user alice",
     after_help = exit::EXIT_STATUS
 )]
 struct Cli {
@@ -45,8 +45,10 @@ enum Command {
     Mint(mint::MintArgs),
     /// Show a token's header and claims WITHOUT verifying it.
     Inspect(inspect::InspectArgs),
-    /// Verify a token's signature and claims.
+    /// Verify a token's signature, claims and revocation.
     Verify(verify::VerifyArgs),
+    /// Revoke a token, or every token of a session, a user or a key.
+    Revoke(revoke::RevokeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -60,6 +62,7 @@ async fn run(ctx: &Context, command: Command) -> Result<Output, Error> {
         Command::Mint(args) => mint::run(ctx, args).await,
         Command::Inspect(args) => inspect::run(ctx, args).await,
         Command::Verify(args) => verify::run(ctx, args).await,
+        Command::Revoke(args) => revoke::run(ctx, args).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tollgate", &mut buf);

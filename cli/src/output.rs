@@ -4,7 +4,9 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 use serde_json::{Map, Value, json};
+use tollgate::Revoked;
 use tollgate::keys::JwkSet;
+use tollgate::store::Revocation;
 use tollgate::{
     Error, KeyEntry, KeyState, Minted, Verified, dangerous::Unverified, format_duration,
     format_time,
@@ -31,8 +33,10 @@ pub(crate) enum Output {
     Inspected {
         unverified: Unverified,
         key: Option<KeyEntry>,
+        revocations: Option<Vec<Revocation>>,
         now: i64,
     },
+    Revoked(Revoked),
     Verified(Verified),
     Text(String),
 }
@@ -165,8 +169,41 @@ pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
         Output::Inspected {
             unverified,
             key,
+            revocations,
             now,
-        } => inspect(&mut out, unverified, key, now, as_json)?,
+        } => inspect(&mut out, unverified, key, revocations, now, as_json)?,
+        Output::Revoked(Revoked::Stored(e)) if as_json => writeln!(
+            out,
+            "{}",
+            pretty(
+                &json!({"revoked": true, "scope": e.scope.as_str(), "id": e.id, "revoked_at": e.revoked_at, "expires_at": e.expires_at})
+            )
+        )?,
+        Output::Revoked(Revoked::Stored(e)) => {
+            let what = if e.id.is_empty() {
+                "every token".to_string()
+            } else {
+                format!("{} {}", e.scope, e.id)
+            };
+            writeln!(
+                out,
+                "revoked {what} at {}; the entry expires {}",
+                format_time(e.revoked_at),
+                format_time(e.expires_at)
+            )?;
+        }
+        Output::Revoked(Revoked::AlreadyExpired { jti, exp }) if as_json => writeln!(
+            out,
+            "{}",
+            pretty(&json!({"revoked": false, "reason": "already_expired", "jti": jti, "exp": exp}))
+        )?,
+        Output::Revoked(Revoked::AlreadyExpired { jti, exp }) => {
+            writeln!(
+                out,
+                "token {jti} expired at {}; nothing to store",
+                format_time(exp)
+            )?;
+        }
         Output::Verified(v) if as_json => writeln!(
             out,
             "{}",
@@ -188,10 +225,15 @@ pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
     out.flush()
 }
 
+fn revocation_json(e: &Revocation) -> Value {
+    json!({"scope": e.scope.as_str(), "id": e.id, "revoked_at": e.revoked_at, "expires_at": e.expires_at})
+}
+
 fn inspect(
     out: &mut impl Write,
     u: Unverified,
     key: Option<KeyEntry>,
+    revocations: Option<Vec<Revocation>>,
     now: i64,
     as_json: bool,
 ) -> io::Result<()> {
@@ -204,6 +246,10 @@ fn inspect(
         }
         if let Some(k) = &key {
             v["key"] = json!({"kid": k.kid, "alg": k.alg, "state": k.state});
+        }
+        if let Some(r) = &revocations {
+            v["revoked"] = (!r.is_empty()).into();
+            v["revocations"] = r.iter().map(revocation_json).collect::<Vec<_>>().into();
         }
         return writeln!(out, "{}", pretty(&v));
     }
@@ -263,6 +309,23 @@ fn inspect(
             k.kid, k.alg, k.state
         )?;
     }
+    if let Some(r) = revocations {
+        writeln!(out, "{BOLD}revocation{BOLD:#}")?;
+        if r.is_empty() {
+            writeln!(
+                out,
+                "  not revoked (token, session, user, key and global scopes checked)"
+            )?;
+        }
+        for e in r {
+            writeln!(
+                out,
+                "  {BAD}revoked{BAD:#} by its {} since {}",
+                e.scope,
+                format_time(e.revoked_at)
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -297,12 +360,14 @@ pub(crate) fn report(error: &Error, as_json: bool) {
         );
     }
     let mut source = std::error::Error::source(error);
+    let mut said = vec![error.message().to_string()];
     while let Some(cause) = source {
-        // Messages often end with their cause already; print only what they do not say.
+        // Messages often end with their cause already; print only what nothing said yet.
         let text = cause.to_string();
-        if !error.message().contains(&text) {
+        if !said.iter().any(|s| s.contains(&text)) {
             let _ = writeln!(err, "  caused by: {text}");
         }
+        said.push(text);
         source = cause.source();
     }
     if as_json {

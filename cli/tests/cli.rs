@@ -2123,7 +2123,6 @@ mod verify {
     }
 
     #[test]
-    #[ignore = "bug: --store is never parsed; a malformed store URL exits 0 instead of usage (exit 2) naming the schemes"]
     fn malformed_store_url_is_usage() {
         let ring = ring();
         let token = ring.mint(&[]);

@@ -4,4 +4,5 @@
 pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod mint;
+pub(crate) mod revoke;
 pub(crate) mod verify;

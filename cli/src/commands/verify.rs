@@ -1,12 +1,12 @@
 //! `tollgate verify`: check a token's signature and claims.
 
 use clap::Args;
-use tollgate::{Algorithm, KeySet, Result, VerifyOptions, parse_duration, verify};
+use tollgate::{Algorithm, KeySet, Result, VerifyOptions, parse_duration};
 
 use crate::context::{Context, read_token};
 use crate::output::Output;
 
-/// Verify a token: signature, type, time claims, issuer, audience.
+/// Verify a token: signature, type, time claims, issuer, audience, and revocation in the store.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   tollgate verify \"$TOKEN\" --aud api
@@ -52,13 +52,17 @@ pub(crate) async fn run(ctx: &Context, args: VerifyArgs) -> Result<Output> {
     }
     let verified = if args.key.is_empty() {
         let keyring = ctx.keyring()?;
-        verify(&token, keyring.key_set(), &options, &ctx.clock)?
+        let gate = ctx.gate(options, false).await?;
+        gate.verify_with(&token, keyring.key_set()).await?
     } else {
         let mut keys = KeySet::from_file(&args.key[0], &args.alg)?;
         for path in &args.key[1..] {
             keys.extend(KeySet::from_file(path, &args.alg)?);
         }
-        verify(&token, &keys, &options, &ctx.clock)?
+        ctx.gate(options, false)
+            .await?
+            .verify_with(&token, &keys)
+            .await?
     };
     Ok(Output::Verified(verified))
 }
