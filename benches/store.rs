@@ -15,6 +15,9 @@
 //!   p50/p99 over 1000 revocations (Redis) and 200 (SQLite): from the start of `revoke` until
 //!   the other process has seen it and acknowledged over a pipe (an upper bound).
 //! - `redis-memory`: `INFO memory` used_memory growth over 100,000 token revocations.
+//! - `gate-redis`: the whole `Gate::verify` (signature, claims, then the revocation check in
+//!   Redis, no replica) for HS256 and EdDSA at 16 concurrent requests, against the classic
+//!   stateful session lookup on the same server; the ratio (target for HS256: >= 1.5x).
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -52,7 +55,11 @@ fn main() {
     if wants("replica") {
         runtime.block_on(replica_check());
     }
-    if (wants("redis-check") || wants("propagation") || wants("redis-memory")) && !redis_available()
+    if (wants("redis-check")
+        || wants("propagation")
+        || wants("redis-memory")
+        || wants("gate-redis"))
+        && !redis_available()
     {
         println!("redis sections skipped: redis-server is not on PATH");
         return;
@@ -65,6 +72,13 @@ fn main() {
             .build()
             .expect("runtime");
         client.block_on(redis_check());
+    }
+    if wants("gate-redis") {
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        client.block_on(gate_redis());
     }
     if wants("propagation") {
         runtime.block_on(propagation());
@@ -381,6 +395,122 @@ async fn redis_check() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+// ---- Gate::verify against Redis vs the classic session lookup -------------------------------
+
+/// A session as a classic server-side session store keeps it (~230 bytes of JSON).
+fn classic_session_json() -> String {
+    serde_json::json!({
+        "sid": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "sub": "user-1234567",
+        "created": 1_799_990_000,
+        "last_used": 1_799_999_000,
+        "remember": true,
+        "roles": ["reader", "writer", "billing"],
+        "ip": "203.0.113.7",
+        "ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+    })
+    .to_string()
+}
+
+async fn gate_redis() {
+    println!("== gate-redis: Gate::verify against Redis (no replica) vs classic session lookup");
+    let server = Server::start();
+    let client = redis::Client::open(server.url()).expect("client");
+    let manager = client.get_connection_manager().await.expect("manager");
+    let session_json = classic_session_json();
+    {
+        let mut conn = manager.clone();
+        for i in 0..1000 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("sess:{i}"))
+                .arg(&session_json)
+                .arg("EX")
+                .arg(1800)
+                .query_async(&mut conn)
+                .await
+                .expect("SET");
+        }
+    }
+    let classic = {
+        let manager = manager.clone();
+        move |i: u64| {
+            let mut conn = manager.clone();
+            async move {
+                let key = format!("sess:{}", i % 1000);
+                let raw: Vec<u8> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("GET");
+                let _: i64 = redis::cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(1800)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("EXPIRE");
+                let session: Session = serde_json::from_slice(&raw).expect("json");
+                black_box(session);
+            }
+        }
+    };
+    let clock = Clock::System;
+    for alg in [tollgate::Algorithm::HS256, tollgate::Algorithm::EdDSA] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut keyring = tollgate::Keyring::init(dir.path().join("keys")).expect("keyring");
+        keyring.generate(alg, None, &clock).expect("generate");
+        let store = Store::open(&server.url()).await.expect("open");
+        let gate = Arc::new(
+            tollgate::Gate::new(store)
+                .with_keyring(keyring)
+                .with_clock(clock),
+        );
+        let tokens: Arc<Vec<String>> = Arc::new(
+            (0..100)
+                .map(|i| {
+                    let options = tollgate::MintOptions::new(format!("user-{i}"))
+                        .with_claim("roles", ["reader", "writer"])
+                        .expect("claim");
+                    gate.mint(&options).expect("mint").token
+                })
+                .collect(),
+        );
+        let verify = {
+            let (gate, tokens) = (gate.clone(), tokens.clone());
+            move |i: u64| {
+                let (gate, tokens) = (gate.clone(), tokens.clone());
+                async move {
+                    let token = &tokens[(i % 100) as usize];
+                    let verified = gate
+                        .verify::<serde_json::Value>(token)
+                        .await
+                        .expect("verify");
+                    black_box(verified);
+                }
+            }
+        };
+        let mut ratios = Vec::new();
+        for round in 1..=3 {
+            println!("{alg} round {round}/3");
+            let ours = drive(
+                "  Gate::verify (signature + claims + one MGET)",
+                verify.clone(),
+            )
+            .await;
+            let theirs = drive(
+                "  classic lookup (GET + EXPIRE + JSON parse)",
+                classic.clone(),
+            )
+            .await;
+            ratios.push(ours / theirs);
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{alg}: Gate::verify / classic lookup: median {:.2}x",
+            ratios[1]
+        );
+    }
 }
 
 // ---- Propagation to another process's replica ---------------------------------------------

@@ -68,6 +68,87 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A JSON object split into the members named in `N` (by position) and the rest.
+pub(crate) struct Split<const N: usize> {
+    pub(crate) known: [Option<Value>; N],
+    pub(crate) rest: Map<String, Value>,
+}
+
+struct SplitVisitor<const N: usize>(&'static [&'static str; N]);
+
+impl<'de, const N: usize> Visitor<'de> for SplitVisitor<N> {
+    type Value = Split<N>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Split<N>, A::Error> {
+        let mut known: [Option<Value>; N] = std::array::from_fn(|_| None);
+        let mut rest = Map::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let duplicate = || {
+                de::Error::custom(format_args!(
+                    "duplicate member {}",
+                    crate::error::quoted(&key)
+                ))
+            };
+            match self.0.iter().position(|name| *name == key) {
+                Some(i) if known[i].is_some() => return Err(duplicate()),
+                Some(i) => {
+                    let Strict(v) = map.next_value()?;
+                    known[i] = Some(v);
+                }
+                None if rest.contains_key(key.as_ref()) => return Err(duplicate()),
+                None => {
+                    let Strict(v) = map.next_value()?;
+                    rest.insert(key.into_owned(), v);
+                }
+            }
+        }
+        Ok(Split { known, rest })
+    }
+}
+
+/// Parses `bytes` as one JSON object with unique member names (at any depth), taking the
+/// members named in `known` out by position: no map insertions or key copies for them.
+pub(crate) fn parse_split<const N: usize>(
+    bytes: &[u8],
+    known: &'static [&'static str; N],
+) -> Result<Split<N>, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let split = de
+        .deserialize_map(SplitVisitor(known))
+        .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(split)
+}
+
 /// Parses `bytes` as one JSON object with unique member names.
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -89,6 +170,21 @@ mod tests {
         assert!(parse_object(br#"{"a":{"b":1,"b":1}}"#).is_err());
         assert!(parse_object(br#"{"a":[{"c":1,"c":2}]}"#).is_err());
         assert_eq!(parse_object(br#"{"a":1,"b":[1,2]}"#).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn split_takes_known_members_and_refuses_duplicates() {
+        let s = parse_split(br#"{"a":1,"z":2,"b":"x"}"#, &["a", "b"]).unwrap();
+        assert_eq!(s.known[0], Some(Value::from(1)));
+        assert_eq!(s.known[1], Some(Value::from("x")));
+        assert_eq!(s.rest.len(), 1);
+        assert!(parse_split(br#"{"a":1,"a":1}"#, &["a"]).is_err());
+        assert!(parse_split(br#"{"z":1,"z":1}"#, &["a"]).is_err());
+        assert!(
+            parse_split(br#"{"\u0061":1,"a":1}"#, &["a"]).is_err(),
+            "escaped names are names"
+        );
+        assert!(parse_split(b"[1]", &["a"]).is_err());
     }
 
     #[test]

@@ -245,27 +245,37 @@ pub(crate) struct RawHeader {
     pub(crate) typ: Option<String>,
 }
 
-pub(crate) fn read_header(map: &Map<String, Value>) -> Result<RawHeader> {
-    let alg = match map.get("alg") {
+/// The header members the pipeline reads, by position in [`parse_header`]'s split.
+const HEADER: [&str; 4] = ["alg", "kid", "typ", "crit"];
+
+/// Strict base64url, strict JSON (no duplicate members), then the members tollgate reads.
+/// Other members (`jwk`, `jku`, `x5u`, `x5c`, …) are parsed for strictness and ignored: a key
+/// named in a header is never fetched or trusted.
+pub(crate) fn parse_header(segment: &str) -> Result<RawHeader> {
+    let bytes = decode_b64(segment, "header")?;
+    let split = crate::json::parse_split(&bytes, &HEADER)
+        .map_err(|e| Error::malformed(format!("header is not a valid JSON object: {e}")))?;
+    let [alg, kid, typ, crit] = split.known;
+    let alg = match alg {
         Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => {
             return Err(Error::new(
                 ErrorKind::DisallowedAlg,
                 "alg \"none\" (unsigned) is never accepted",
             )
-            .with_context("alg", a.as_str()));
+            .with_context("alg", a));
         }
-        Some(Value::String(a)) => Algorithm::from_header(a).ok_or_else(|| {
+        Some(Value::String(a)) => Algorithm::from_header(&a).ok_or_else(|| {
             Error::new(
                 ErrorKind::DisallowedAlg,
-                format!("algorithm {} is not supported", quoted(a)),
+                format!("algorithm {} is not supported", quoted(&a)),
             )
-            .with_context("alg", a.as_str())
+            .with_context("alg", quoted(&a))
         })?,
         Some(_) => return Err(Error::malformed("header `alg` must be a string")),
         None => return Err(Error::malformed("header has no `alg`")),
     };
-    if let Some(crit) = map.get("crit") {
-        let names: Vec<&str> = match crit {
+    if let Some(crit) = crit {
+        let names: Vec<&str> = match &crit {
             Value::Array(items) if !items.is_empty() => {
                 items.iter().filter_map(Value::as_str).collect()
             }
@@ -284,10 +294,10 @@ pub(crate) fn read_header(map: &Map<String, Value>) -> Result<RawHeader> {
                 .join(", ")
         )));
     }
-    let string = |name: &str| -> Result<Option<String>> {
-        match map.get(name) {
+    let string = |value: Option<Value>, name: &str| -> Result<Option<String>> {
+        match value {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(Error::malformed(format!(
                 "header `{name}` must be a string"
             ))),
@@ -295,8 +305,8 @@ pub(crate) fn read_header(map: &Map<String, Value>) -> Result<RawHeader> {
     };
     Ok(RawHeader {
         alg,
-        kid: string("kid")?,
-        typ: string("typ")?,
+        kid: string(kid, "kid")?,
+        typ: string(typ, "typ")?,
     })
 }
 
@@ -379,7 +389,7 @@ pub(crate) fn verify_inner<C: DeserializeOwned>(
 ) -> Result<Verified<C>> {
     install_crypto_provider();
     let parts = split(token)?;
-    let header = read_header(&decode_segment(parts.header_b64, "header")?)?;
+    let header = parse_header(parts.header_b64)?;
     // Structure first: the payload must be strict base64url before any key is tried; its JSON is
     // read only once the signature has been checked.
     let payload = decode_b64(parts.payload_b64, "payload")?;
@@ -443,15 +453,16 @@ pub(crate) fn verify_inner<C: DeserializeOwned>(
             ),
         ));
     };
-    let mut map = parse_json(&payload, "payload")?;
+    let split = crate::json::parse_split(&payload, &validate::REGISTERED)
+        .map_err(|e| Error::malformed(format!("payload is not a valid JSON object: {e}")))?;
     let mut errors = Vec::new();
     validate::check_type(header.typ.as_deref(), &mut errors);
-    let registered = validate::take_registered(&mut map, &mut errors);
+    let registered = validate::registered_from(split.known, &mut errors);
     match checks {
         Checks::All => validate::check_claims(&registered, options, clock.now(), &mut errors),
         Checks::Revocation => validate::check_presence(&registered, &mut errors),
     }
-    let extra = C::deserialize(Value::Object(map));
+    let extra = C::deserialize(Value::Object(split.rest));
     if let Err(e) = &extra {
         errors.push(Error::malformed(format!(
             "application claims do not have the expected shape: {e}"

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::alg::Algorithm;
 use crate::clock::format_time;
@@ -125,8 +125,8 @@ fn malformed_claim(claim: &str, what: &str) -> Error {
     Error::malformed(format!("claim `{claim}` must be {what}")).with_context("claim", claim)
 }
 
-fn take_time(map: &mut Map<String, Value>, claim: &str, errors: &mut Vec<Error>) -> Option<i64> {
-    match map.remove(claim)? {
+fn time_claim(value: Option<Value>, claim: &str, errors: &mut Vec<Error>) -> Option<i64> {
+    match value? {
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
                 .map(|f| f.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64)
@@ -138,12 +138,8 @@ fn take_time(map: &mut Map<String, Value>, claim: &str, errors: &mut Vec<Error>)
     }
 }
 
-fn take_string(
-    map: &mut Map<String, Value>,
-    claim: &str,
-    errors: &mut Vec<Error>,
-) -> Option<String> {
-    match map.remove(claim)? {
+fn string_claim(value: Option<Value>, claim: &str, errors: &mut Vec<Error>) -> Option<String> {
+    match value? {
         Value::String(s) => Some(s),
         _ => {
             errors.push(malformed_claim(claim, "a string"));
@@ -152,9 +148,13 @@ fn take_string(
     }
 }
 
-/// Removes the registered claims from `map`, recording type errors.
-pub(crate) fn take_registered(map: &mut Map<String, Value>, errors: &mut Vec<Error>) -> Registered {
-    let aud = match map.remove("aud") {
+/// The registered claim names, in the order [`registered_from`] expects them.
+pub(crate) const REGISTERED: [&str; 8] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid"];
+
+/// Reads the registered claims (indexed like [`REGISTERED`]), recording type errors.
+pub(crate) fn registered_from(values: [Option<Value>; 8], errors: &mut Vec<Error>) -> Registered {
+    let [iss, sub, aud, exp, nbf, iat, jti, sid] = values;
+    let aud = match aud {
         None => Vec::new(),
         Some(Value::String(s)) => vec![s],
         Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
@@ -170,14 +170,14 @@ pub(crate) fn take_registered(map: &mut Map<String, Value>, errors: &mut Vec<Err
         }
     };
     Registered {
-        iss: take_string(map, "iss", errors),
-        sub: take_string(map, "sub", errors),
+        iss: string_claim(iss, "iss", errors),
+        sub: string_claim(sub, "sub", errors),
         aud,
-        exp: take_time(map, "exp", errors),
-        nbf: take_time(map, "nbf", errors),
-        iat: take_time(map, "iat", errors),
-        jti: take_string(map, "jti", errors),
-        sid: take_string(map, "sid", errors),
+        exp: time_claim(exp, "exp", errors),
+        nbf: time_claim(nbf, "nbf", errors),
+        iat: time_claim(iat, "iat", errors),
+        jti: string_claim(jti, "jti", errors),
+        sid: string_claim(sid, "sid", errors),
     }
 }
 
@@ -393,10 +393,11 @@ mod tests {
 
     #[test]
     fn time_claims_must_be_numbers() {
-        let mut map: Map<String, Value> =
-            serde_json::from_str(r#"{"exp":"1700000000","iat":1.5,"aud":[1]}"#).unwrap();
+        let split =
+            crate::json::parse_split(br#"{"exp":"1700000000","iat":1.5,"aud":[1]}"#, &REGISTERED)
+                .unwrap();
         let mut errors = Vec::new();
-        let r = take_registered(&mut map, &mut errors);
+        let r = registered_from(split.known, &mut errors);
         assert_eq!(r.iat, Some(1));
         let kinds: Vec<_> = errors.iter().map(|e| e.kind()).collect();
         assert_eq!(kinds, [ErrorKind::Malformed, ErrorKind::Malformed]);

@@ -321,7 +321,9 @@ impl<S: ChangeFeed + 'static> RevocationStore for Replica<S> {
             return Ok(status);
         }
         self.shared.strict_checks.fetch_add(1, Ordering::Relaxed);
-        let result = self.shared.store.check(token, now).await;
+        // Boxed: the store's future is large, and keeping it inline would make every fresh
+        // (in-memory) check build and move it too.
+        let result = Box::pin(self.shared.store.check(token, now)).await;
         self.shared
             .config
             .fail_mode
