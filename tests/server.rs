@@ -141,9 +141,7 @@ fn introspection_answers_active_with_claims_and_inactive_with_nothing_more() {
         assert!(body[claim].is_string(), "{claim}: {body}");
     }
 
-    let now = run_ok(&mut Command::new("date").arg("+%s"))
-        .parse::<i64>()
-        .unwrap();
+    let now = tollgate::Clock::system().now();
     let expired = mint(&["--now", &(now - 7200).to_string(), "--ttl", "5m"]);
     let revoked = mint(&[]);
     let other_audience = s.mint(&["--aud", "billing", "--iss", iss]);

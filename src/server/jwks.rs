@@ -25,9 +25,8 @@ pub(crate) async fn jwks(State(app): State<App>) -> Response {
         Ok(keyring) => keyring,
         Err(e) => return OAuthError::unavailable(&e).into_response(),
     };
-    let body = match serde_json::to_vec(&keyring.jwks()) {
-        Ok(body) => body,
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    let Ok(body) = serde_json::to_vec(&keyring.jwks()) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let cache = HeaderValue::try_from(format!(
         "public, max-age={}",

@@ -45,7 +45,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     drain_timeout: String,
     /// An origin whose cross-origin browser requests pass the CSRF check (repeatable), such
-    /// as https://app.example.com.
+    /// as `https://app.example.com`.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
     trusted_origins: Vec<String>,
 }
