@@ -70,7 +70,10 @@ impl Setup {
         let clients = self.clients();
         let mut args = vec!["--clients", clients.to_str().unwrap()];
         args.extend_from_slice(extra);
-        Served::start(tollgate(&self.keys(), store), &args)
+        let mut cmd = tollgate(&self.keys(), store);
+        // Debug logs on, to check that even they carry no token or secret.
+        cmd.env("TOLLGATE_LOG", "debug");
+        Served::start(cmd, &args)
     }
 }
 
@@ -95,6 +98,7 @@ fn jwks_is_the_keyrings_public_set_with_a_cache_lifetime() {
     let r = get(served.addr, "/.well-known/jwks.json");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert!(
         r.header("content-type")
             .unwrap()
@@ -169,6 +173,29 @@ fn introspection_answers_active_with_claims_and_inactive_with_nothing_more() {
         &format!("token={token}&token_type_hint=access_token"),
     );
     assert_eq!(r.json()["active"], true);
+
+    // Debug logs name kinds, jtis and client ids; never a token, a signature or a secret.
+    let log = served.log();
+    assert!(log.contains("resource-server"), "{log}");
+    let decoded = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        auth.trim_start_matches("Basic "),
+    )
+    .unwrap();
+    let secret = String::from_utf8(decoded).unwrap();
+    let secret = secret.split_once(':').unwrap().1;
+    assert!(secret.starts_with("tgs_"));
+    for token in [&token, &expired, &revoked] {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(
+            !log.contains(signature),
+            "a token leaked into the log:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains(secret),
+        "the caller's credentials leaked into the log"
+    );
 }
 
 #[test]

@@ -40,6 +40,11 @@ pub(crate) async fn jwks(State(app): State<App>) -> Response {
                 HeaderValue::from_static("application/json"),
             ),
             (header::CACHE_CONTROL, cache),
+            // Public keys: any page may fetch them.
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
         ],
         body,
     )

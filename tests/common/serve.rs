@@ -70,9 +70,11 @@ impl Served {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(extra)
-            .env("TOLLGATE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if !cmd.get_envs().any(|(k, _)| k == "TOLLGATE_LOG") {
+            cmd.env("TOLLGATE_LOG", "info");
+        }
         let mut child = cmd.spawn().expect("spawn tollgate serve");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
