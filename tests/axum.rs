@@ -460,3 +460,35 @@ async fn a_store_that_is_down_is_503_store_unavailable_and_fails_closed() {
         );
     }
 }
+
+#[tokio::test]
+async fn rejection_status_follows_the_error_class() {
+    use axum::response::IntoResponse;
+    use tollgate::axum::Rejection;
+    use tollgate::{Error, ErrorKind};
+
+    let usage = Rejection::from(Error::usage("bad request")).into_response();
+    assert_eq!(usage.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        usage.headers()[header::WWW_AUTHENTICATE],
+        "Bearer error=\"invalid_request\""
+    );
+    let body = axum::body::to_bytes(usage.into_body(), usize::MAX).await.unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["kind"], "usage");
+
+    // Environment failures: 503, no challenge, and a message that names no path or host.
+    let no_keys = Rejection::from(Error::bad_key("keyring /secret/path unreadable"));
+    assert_eq!(no_keys.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let response = no_keys.into_response();
+    assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["kind"], "bad_key");
+    assert!(!body.to_string().contains("/secret/path"));
+
+    let missing = Rejection::missing();
+    assert_eq!(missing.kind(), ErrorKind::MissingToken);
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+}
