@@ -473,7 +473,9 @@ async fn rejection_status_follows_the_error_class() {
         usage.headers()[header::WWW_AUTHENTICATE],
         "Bearer error=\"invalid_request\""
     );
-    let body = axum::body::to_bytes(usage.into_body(), usize::MAX).await.unwrap();
+    let body = axum::body::to_bytes(usage.into_body(), usize::MAX)
+        .await
+        .unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"]["kind"], "usage");
 
@@ -483,7 +485,9 @@ async fn rejection_status_follows_the_error_class() {
     let response = no_keys.into_response();
     assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"]["kind"], "bad_key");
     assert!(!body.to_string().contains("/secret/path"));
