@@ -195,10 +195,12 @@ async fn each_rejected_token_is_401_invalid_token_with_its_kind_and_no_token_in_
         Some("Bearer error=\"invalid_token\", error_description=\"token rejected: expired\"")
     );
 
-    // Altered signature.
+    // Altered signature: one character well inside it (the last one carries padding bits,
+    // whose change is `malformed` instead).
+    let at = token.len() - 10;
+    let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
     let mut forged = token.clone();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    forged.replace_range(at..=at, swapped);
     let app = app(f.gate.clone());
     let r = send(
         &app,
