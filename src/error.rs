@@ -51,6 +51,9 @@ pub enum ErrorKind {
     BadKey,
     /// The caller asked for something that cannot be done as asked.
     Usage,
+    /// An HTTP request carried no access token (no `Authorization: Bearer` header and no
+    /// access cookie).
+    MissingToken,
 }
 
 /// The three ways a call can fail, which decide exit codes and HTTP statuses.
@@ -66,7 +69,7 @@ pub enum Class {
 
 impl ErrorKind {
     /// Every kind, in the order of the CLI contract.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::Malformed,
         ErrorKind::BadSignature,
         ErrorKind::DisallowedAlg,
@@ -85,6 +88,7 @@ impl ErrorKind {
         ErrorKind::StoreUnavailable,
         ErrorKind::BadKey,
         ErrorKind::Usage,
+        ErrorKind::MissingToken,
     ];
 
     /// The stable snake_case name of this kind, as printed by the CLI and the HTTP service.
@@ -108,6 +112,7 @@ impl ErrorKind {
             ErrorKind::StoreUnavailable => "store_unavailable",
             ErrorKind::BadKey => "bad_key",
             ErrorKind::Usage => "usage",
+            ErrorKind::MissingToken => "missing_token",
         }
     }
 
@@ -319,6 +324,7 @@ mod tests {
                 "store_unavailable",
                 "bad_key",
                 "usage",
+                "missing_token",
             ]
         );
     }

@@ -44,10 +44,24 @@
 //! | [`dangerous`] | decoding without verification, for `inspect` |
 //! | [`store`] | revocation stores: memory, SQLite, Redis, Redis Cluster; the local replica |
 //! | [`gate`] | [`Gate`]: keyring + store + clock: verify with revocation, revoke |
+//! | `axum` | (feature `axum`) the `Authenticated<C>` extractor, the `require` layer, cookies, CSRF |
+//! | `server` | (feature `server`) the HTTP service of `tollgate serve`: JWKS, introspection, revocation, health, metrics |
+//!
+//! # Features
+//!
+//! | feature | default | adds |
+//! | --- | --- | --- |
+//! | `sqlite` | yes | the embedded SQLite store (`sqlite:PATH`) |
+//! | `redis` | yes | the Redis and Redis Cluster store (`redis://`, `rediss://`, `redis+cluster://`) |
+//! | `axum` | no | `tollgate::axum`: extractor, layer, cookies, CSRF (axum 0.8, tower-http's `CsrfLayer`) |
+//! | `server` | no | `tollgate::server`: the router and `serve` behind `tollgate serve` (implies `axum`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod alg;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 pub mod claims;
 pub mod clock;
 pub mod dangerous;
@@ -55,6 +69,9 @@ pub mod error;
 pub mod gate;
 mod json;
 pub mod keys;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 pub mod store;
 pub mod token;
 pub mod validate;

@@ -49,6 +49,18 @@ impl Context {
         Ok(gate)
     }
 
+    /// Verification options from the global `--issuer` and `--audience`.
+    pub(crate) fn verify_options(&self) -> VerifyOptions {
+        let mut options = VerifyOptions::new();
+        if let Some(aud) = &self.args.audience {
+            options = options.with_audience(aud.clone());
+        }
+        if let Some(iss) = &self.args.issuer {
+            options = options.with_issuer(iss.clone());
+        }
+        options
+    }
+
     /// The keyring, creating its directory (0700) when absent.
     pub(crate) fn keyring_init(&self) -> Result<Keyring> {
         Keyring::init(&self.args.keys)

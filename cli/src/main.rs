@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tollgate::Error;
 
 use crate::args::GlobalArgs;
-use crate::commands::{inspect, keys, mint, revoke, verify};
+use crate::commands::{clients, inspect, keys, mint, revoke, serve, verify};
 use crate::context::Context;
 use crate::output::Output;
 
@@ -27,7 +27,7 @@ use crate::output::Output;
     about,
     long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
         Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
-        tollgate inspect @token.jwt\n  tollgate revoke --user alice",
+        tollgate inspect @token.jwt\n  tollgate revoke --user alice\n  tollgate serve --listen 127.0.0.1:8080",
     after_help = exit::EXIT_STATUS
 )]
 struct Cli {
@@ -49,6 +49,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Revoke a token, or every token of a session, a user or a key.
     Revoke(revoke::RevokeArgs),
+    /// Serve JWKS, introspection, revocation, health and metrics over HTTP.
+    Serve(serve::ServeArgs),
+    /// Create and list the callers allowed on the service's trusted endpoints.
+    Clients(clients::ClientsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -63,6 +67,8 @@ async fn run(ctx: &Context, command: Command) -> Result<Output, Error> {
         Command::Inspect(args) => inspect::run(ctx, args).await,
         Command::Verify(args) => verify::run(ctx, args).await,
         Command::Revoke(args) => revoke::run(ctx, args).await,
+        Command::Serve(args) => serve::run(ctx, args).await,
+        Command::Clients(args) => clients::run(ctx, args).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tollgate", &mut buf);
@@ -87,10 +93,16 @@ fn main() -> ExitCode {
     };
     let as_json = cli.global.json;
     let ctx = Context::new(cli.global);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The service gets a worker per core and a log subscriber; every other command runs on
+    // one thread and logs nothing.
+    let serving = matches!(cli.command, Command::Serve(_));
+    let mut builder = if serving {
+        init_logging();
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             output::report(
@@ -118,4 +130,17 @@ fn main() -> ExitCode {
             exit::code(error.class())
         }
     }
+}
+
+/// Logs of `tollgate serve` on stderr, filtered by `TOLLGATE_LOG` (default `info`). The library
+/// never logs a token or a secret, only kids, jtis, client ids and kinds.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }

@@ -38,6 +38,12 @@ pub(crate) enum Output {
     },
     Revoked(Revoked),
     Verified(Verified),
+    ClientAdded {
+        id: String,
+        secret: Zeroizing<String>,
+        file: std::path::PathBuf,
+    },
+    ClientList(Vec<String>),
     Text(String),
 }
 
@@ -220,6 +226,31 @@ pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
             )?;
             writeln!(out, "{}", pretty(&v.claims))?;
         }
+        Output::ClientAdded { id, secret, file } => {
+            if as_json {
+                writeln!(
+                    out,
+                    "{}",
+                    pretty(&json!({"client_id": id, "secret": secret.as_str(), "file": file}))
+                )?;
+            } else {
+                writeln!(out, "{}", secret.as_str())?;
+            }
+            writeln!(
+                err,
+                "added client {id} to {}; its secret is shown only now (only its SHA-256 is kept): \
+                 call with HTTP Basic {id}:<secret>",
+                file.display()
+            )?;
+        }
+        Output::ClientList(ids) if as_json => {
+            writeln!(out, "{}", pretty(&json!({"clients": ids})))?
+        }
+        Output::ClientList(ids) => {
+            for id in &ids {
+                writeln!(out, "{id}")?;
+            }
+        }
         Output::Text(text) => write!(out, "{text}")?,
     }
     out.flush()
@@ -327,6 +358,19 @@ fn inspect(
         }
     }
     Ok(())
+}
+
+/// A progress line of a long-running command on stderr: `tollgate: <message>`.
+pub(crate) fn notice(message: &str) {
+    let _ = writeln!(anstream::stderr().lock(), "tollgate: {message}");
+}
+
+/// A warning on stderr: `tollgate: warning: <message>`.
+pub(crate) fn warn(message: &str) {
+    let _ = writeln!(
+        anstream::stderr().lock(),
+        "tollgate: {WARN}warning:{WARN:#} {message}"
+    );
 }
 
 /// Reports a command-line parsing error: clap's own text on stderr (exit 2), and with `--json`

@@ -4,7 +4,9 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod http;
 pub mod redis;
+pub mod serve;
 
 use std::future::Future;
 use std::sync::OnceLock;

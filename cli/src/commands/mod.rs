@@ -1,8 +1,10 @@
 //! One file per subcommand: a clap `Args` struct and `run`, which converts the arguments to
 //! library types, calls the library, and returns data for `output.rs`.
 
+pub(crate) mod clients;
 pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod mint;
 pub(crate) mod revoke;
+pub(crate) mod serve;
 pub(crate) mod verify;

@@ -1,0 +1,362 @@
+//! The axum integration (feature `axum`): an extractor, a layer, cookies and CSRF protection.
+//!
+//! - [`Authenticated<C>`]: the verified access token of the request, read from
+//!   `Authorization: Bearer …` first, then from the [`ACCESS_COOKIE`]. The [`Gate`] comes from
+//!   the application state through [`FromRef`] (put an `Arc<Gate>` in your state, or
+//!   implement `FromRef<YourState> for Arc<Gate>`); there are no statics.
+//!   `Option<Authenticated<C>>` is `None` only when the request carried no token at all: a token
+//!   that fails verification is rejected, never treated as anonymous.
+//! - [`require`]: a layer that protects a whole router and puts the verified token in the request
+//!   extensions, where [`Authenticated`] (or `Extension<Verified>`) finds it without verifying
+//!   again.
+//! - [`Rejection`]: `401` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3; a
+//!   request without a token gets a plain `Bearer` challenge, §3.1), `503` when the store cannot
+//!   be reached (kind `store_unavailable`: the gate fails closed), `400` for usage errors, each
+//!   with a JSON body `{"error":{"kind":"…","message":"…"}}` carrying the stable kind.
+//! - [`Cookies`]: `Set-Cookie` values for the `__Host-` access cookie and the refresh cookie
+//!   scoped to the refresh path, and their clearing counterparts.
+//! - [`csrf`]: tower-http's [`CsrfLayer`] (the `Sec-Fetch-Site`/`Origin` check of Go 1.25's
+//!   `CrossOriginProtection`): unsafe cross-origin requests get `403`. Cookies authenticate
+//!   cross-site requests too, so routers that accept the access cookie for unsafe methods
+//!   should sit behind it (the cookie's `SameSite=Lax` already keeps it off cross-site `POST`s;
+//!   the layer also stops same-site, cross-origin ones).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use tollgate::axum::{Authenticated, csrf, require};
+//! use tollgate::Gate;
+//!
+//! async fn me(user: Authenticated) -> String {
+//!     format!("hello {}", user.claims.sub)
+//! }
+//!
+//! async fn maybe(user: Option<Authenticated>) -> String {
+//!     user.map_or_else(|| "hello stranger".into(), |u| format!("hello {}", u.claims.sub))
+//! }
+//!
+//! fn app(gate: Arc<Gate>) -> Router {
+//!     let admin = Router::new()
+//!         .route("/admin/stats", get(|| async { "42" }))
+//!         .route_layer(require(gate.clone()));
+//!     Router::new()
+//!         .route("/me", get(me))
+//!         .route("/", get(maybe))
+//!         .merge(admin)
+//!         .layer(csrf())
+//!         .with_state(gate)
+//! }
+//! ```
+//!
+//! With application claims typed:
+//!
+//! ```
+//! # use tollgate::axum::Authenticated;
+//! #[derive(serde::Deserialize)]
+//! struct Roles {
+//!     #[serde(default)]
+//!     role: Option<String>,
+//! }
+//!
+//! async fn admin_only(user: Authenticated<Roles>) -> Result<&'static str, axum::http::StatusCode> {
+//!     match user.claims.extra.role.as_deref() {
+//!         Some("admin") => Ok("welcome"),
+//!         _ => Err(axum::http::StatusCode::FORBIDDEN),
+//!     }
+//! }
+//! ```
+
+mod cookie;
+mod layer;
+mod rejection;
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use ::axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use ::axum::http::request::Parts;
+use ::axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+pub use cookie::{ACCESS_COOKIE, Cookies, DEFAULT_REFRESH_PATH, REFRESH_COOKIE, cookie};
+pub use layer::{Require, RequireLayer, require};
+pub use rejection::Rejection;
+pub use tower_http::csrf::CsrfLayer;
+
+use crate::claims::Claims;
+use crate::error::{Error, ErrorKind, Result};
+use crate::gate::Gate;
+use crate::store::{RevocationStore, Store};
+use crate::token::Verified;
+
+/// The verified access token of a request: an axum extractor.
+///
+/// Reads `Authorization: Bearer <token>` first, then the [`ACCESS_COOKIE`], and verifies the
+/// token with the `Arc<Gate<S>>` found in the state through [`FromRef`] (signature, claims and
+/// the revocation check). Behind [`require`] it takes the token the layer verified instead of
+/// verifying again.
+///
+/// `C` is the type of the application claims (by default a JSON object); `S` is the gate's
+/// store type, [`Store`] unless you bring your own. Dereferences to [`Verified<C>`].
+///
+/// As `Option<Authenticated<C>>` it yields `None` when the request carries no token, and
+/// rejects a token that fails verification exactly as `Authenticated<C>` does.
+///
+/// # Rejections
+///
+/// A [`Rejection`]: 401 (`missing_token` and every verification kind such as `expired` or
+/// `revoked`), 503 (`store_unavailable`, `bad_key`), 400 (`usage`).
+pub struct Authenticated<C = Map<String, Value>, S = Store> {
+    verified: Verified<C>,
+    store: PhantomData<fn() -> S>,
+}
+
+impl<C, S> Authenticated<C, S> {
+    /// Wraps a verified token.
+    pub fn new(verified: Verified<C>) -> Self {
+        Authenticated {
+            verified,
+            store: PhantomData,
+        }
+    }
+
+    /// The verified token.
+    pub fn into_inner(self) -> Verified<C> {
+        self.verified
+    }
+}
+
+impl<C, S> Deref for Authenticated<C, S> {
+    type Target = Verified<C>;
+
+    fn deref(&self) -> &Verified<C> {
+        &self.verified
+    }
+}
+
+impl<C: std::fmt::Debug, S> std::fmt::Debug for Authenticated<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Authenticated")
+            .field(&self.verified)
+            .finish()
+    }
+}
+
+impl<C: Clone, S> Clone for Authenticated<C, S> {
+    fn clone(&self) -> Self {
+        Authenticated::new(self.verified.clone())
+    }
+}
+
+impl<St, C, S> FromRequestParts<St> for Authenticated<C, S>
+where
+    Arc<Gate<S>>: FromRef<St>,
+    St: Send + Sync,
+    S: RevocationStore + 'static,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        match <Self as OptionalFromRequestParts<St>>::from_request_parts(parts, state).await? {
+            Some(found) => Ok(found),
+            None => Err(Rejection::missing()),
+        }
+    }
+}
+
+impl<St, C, S> OptionalFromRequestParts<St> for Authenticated<C, S>
+where
+    Arc<Gate<S>>: FromRef<St>,
+    St: Send + Sync,
+    S: RevocationStore + 'static,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &St,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if let Some(verified) = parts.extensions.get::<Verified>() {
+            return Ok(Some(Authenticated::new(with_claims_as(verified)?)));
+        }
+        let Some(token) = presented_token(&parts.headers)? else {
+            return Ok(None);
+        };
+        let gate = Arc::<Gate<S>>::from_ref(state);
+        let verified = gate.verify::<C>(token).await.map_err(Rejection::from)?;
+        Ok(Some(Authenticated::new(verified)))
+    }
+}
+
+/// Verifies the token a request presents; `Ok(None)` when it presents none.
+///
+/// This is what [`Authenticated`] and [`require`] do, for code that is not an extractor.
+///
+/// # Errors
+///
+/// A [`Rejection`] for a malformed `Authorization` header and for every verification failure.
+pub async fn authenticate<C, S>(
+    gate: &Gate<S>,
+    headers: &HeaderMap,
+) -> Result<Option<Verified<C>>, Rejection>
+where
+    C: DeserializeOwned,
+    S: RevocationStore,
+{
+    match presented_token(headers)? {
+        Some(token) => Ok(Some(gate.verify::<C>(token).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The access token a request presents: the `Authorization: Bearer` credentials, else the
+/// [`ACCESS_COOKIE`]; `Ok(None)` when there is neither.
+///
+/// An `Authorization` header of another scheme (such as `Basic`) is not a bearer token and is
+/// skipped. An empty cookie counts as absent (that is what clearing one leaves behind).
+///
+/// # Errors
+///
+/// [`ErrorKind::Malformed`] for `Authorization: Bearer` with no token, or with a value that is
+/// not visible ASCII.
+pub fn presented_token(headers: &HeaderMap) -> Result<Option<&str>> {
+    for value in headers.get_all(header::AUTHORIZATION) {
+        let bytes = value.as_bytes();
+        let is_bearer = bytes.len() >= 6
+            && bytes[..6].eq_ignore_ascii_case(b"bearer")
+            && (bytes.len() == 6 || bytes[6] == b' ');
+        if !is_bearer {
+            continue;
+        }
+        let token = value
+            .to_str()
+            .ok()
+            .map(|v| v[6..].trim_matches(' '))
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                Error::malformed(
+                    "the Authorization header says Bearer but carries no well-formed token",
+                )
+            })?;
+        return Ok(Some(token));
+    }
+    Ok(cookie(headers, ACCESS_COOKIE).filter(|v| !v.is_empty()))
+}
+
+/// The token verified by [`require`], with its application claims read as `C`.
+fn with_claims_as<C: DeserializeOwned>(verified: &Verified) -> Result<Verified<C>> {
+    let extra = C::deserialize(Value::Object(verified.claims.extra.clone())).map_err(|e| {
+        Error::new(
+            ErrorKind::Malformed,
+            format!("application claims do not have the expected shape: {e}"),
+        )
+    })?;
+    let c = &verified.claims;
+    Ok(Verified {
+        header: verified.header.clone(),
+        claims: Claims {
+            iss: c.iss.clone(),
+            sub: c.sub.clone(),
+            aud: c.aud.clone(),
+            exp: c.exp,
+            nbf: c.nbf,
+            iat: c.iat,
+            jti: c.jti.clone(),
+            sid: c.sid.clone(),
+            extra,
+        },
+        key_state: verified.key_state,
+    })
+}
+
+/// A JSON response with `Cache-Control: no-store` (nothing tollgate answers is cacheable
+/// except the JWK Set).
+pub(crate) fn json_response(
+    status: ::axum::http::StatusCode,
+    body: &Value,
+) -> ::axum::response::Response {
+    use ::axum::response::IntoResponse;
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                ::axum::http::HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                ::axum::http::HeaderValue::from_static("no-store"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// tower-http's CSRF protection with its defaults: safe methods pass; unsafe ones pass when
+/// `Sec-Fetch-Site` is `same-origin` or `none`, or, without it, when `Origin` is absent or
+/// matches the request's host; every other request gets `403 Forbidden`.
+///
+/// Add trusted origins with [`CsrfLayer::add_trusted_origin`].
+pub fn csrf() -> CsrfLayer {
+    CsrfLayer::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_header_comes_before_the_cookie() {
+        let h = headers(&[
+            ("cookie", "__Host-tollgate-access=c.c.c"),
+            ("authorization", "Bearer h.h.h"),
+        ]);
+        assert_eq!(presented_token(&h).unwrap(), Some("h.h.h"));
+        let h = headers(&[("cookie", "a=b; __Host-tollgate-access=c.c.c")]);
+        assert_eq!(presented_token(&h).unwrap(), Some("c.c.c"));
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_other_schemes_are_skipped() {
+        let h = headers(&[("authorization", "bearer t.t.t")]);
+        assert_eq!(presented_token(&h).unwrap(), Some("t.t.t"));
+        let h = headers(&[("authorization", "Basic YTpi")]);
+        assert_eq!(presented_token(&h).unwrap(), None);
+        let h = headers(&[("authorization", "Bearerx t")]);
+        assert_eq!(presented_token(&h).unwrap(), None);
+    }
+
+    #[test]
+    fn empty_bearer_is_malformed_and_empty_cookie_is_absent() {
+        for value in ["Bearer", "Bearer   ", "Bearer a b"] {
+            let h = headers(&[("authorization", value)]);
+            assert_eq!(
+                presented_token(&h).unwrap_err().kind(),
+                ErrorKind::Malformed,
+                "{value}"
+            );
+        }
+        let h = headers(&[("cookie", "__Host-tollgate-access=")]);
+        assert_eq!(presented_token(&h).unwrap(), None);
+    }
+}

@@ -1,0 +1,307 @@
+//! `/metrics`: counters and a latency histogram in the Prometheus text format (0.0.4),
+//! written by hand from atomics.
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `tollgate_verifications_total` | counter | `result`: `valid` or an error kind |
+//! | `tollgate_introspections_total` | counter | `active`: `true`/`false` |
+//! | `tollgate_revocations_total` | counter | `scope`: `token`, `session`, `user`, `key`, `global` |
+//! | `tollgate_store_errors_total` | counter | |
+//! | `tollgate_caller_refusals_total` | counter | |
+//! | `tollgate_keyring_generation` | gauge | (1 at start, +1 per reload) |
+//! | `tollgate_keyring_reload_errors_total` | counter | |
+//! | `tollgate_http_request_duration_seconds` | histogram | `route` (the matched route, never a raw path) |
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use ::axum::extract::{MatchedPath, Request, State};
+use ::axum::http::{HeaderValue, header};
+use ::axum::middleware::Next;
+use ::axum::response::{IntoResponse, Response};
+
+use super::App;
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::Scope;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    /// Per bucket (not cumulative), then the overflow.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, seconds: f64) {
+        let i = BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        // Saturating float-to-int cast: a negative or absurd value cannot wrap.
+        let micros = (seconds * 1e6) as u64;
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// The service's counters.
+#[derive(Default)]
+pub struct Metrics {
+    /// Index 0 is `valid`, then one per [`ErrorKind::ALL`].
+    verifications: [AtomicU64; ErrorKind::ALL.len() + 1],
+    introspections: [AtomicU64; 2],
+    revocations: [AtomicU64; Scope::ALL.len()],
+    store_errors: AtomicU64,
+    caller_refusals: AtomicU64,
+    keyring_generation: AtomicU64,
+    keyring_reload_errors: AtomicU64,
+    latency: RwLock<BTreeMap<String, Arc<Histogram>>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Zeroed counters, keyring generation 1.
+    pub fn new() -> Self {
+        let metrics = Metrics::default();
+        metrics.keyring_generation.store(1, Ordering::Relaxed);
+        metrics
+    }
+
+    /// Counts a verification by its result (and a store error when it is one).
+    pub fn verification<T>(&self, result: &Result<T>) {
+        let i = match result {
+            Ok(_) => 0,
+            Err(e) => {
+                self.error(e);
+                ErrorKind::ALL
+                    .iter()
+                    .position(|k| *k == e.kind())
+                    .map_or(0, |p| p + 1)
+            }
+        };
+        self.verifications[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an error: store errors are counted apart.
+    pub fn error(&self, error: &Error) {
+        if error.is_store_unavailable() {
+            self.store_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an introspection answer.
+    pub fn introspection(&self, active: bool) {
+        self.introspections[usize::from(active)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a stored revocation.
+    pub fn revocation(&self, scope: Scope) {
+        self.revocations[scope_index(scope)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a refused caller.
+    pub fn caller_refused(&self) {
+        self.caller_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a keyring reload.
+    pub fn keyring_reloaded(&self) -> u64 {
+        self.keyring_generation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a failed keyring reload.
+    pub fn keyring_reload_failed(&self) {
+        self.keyring_reload_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The keyring generation: 1 at start, +1 per reload.
+    pub fn keyring_generation(&self) -> u64 {
+        self.keyring_generation.load(Ordering::Relaxed)
+    }
+
+    /// Records one request's latency under its route.
+    pub fn observe(&self, route: &str, seconds: f64) {
+        let found = self
+            .latency
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(route)
+            .cloned();
+        let histogram = match found {
+            Some(h) => h,
+            None => self
+                .latency
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(route.to_owned())
+                .or_default()
+                .clone(),
+        };
+        histogram.observe(seconds);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_verifications_total Access-token verifications by result (valid or the error kind).\n\
+             # TYPE tollgate_verifications_total counter"
+        );
+        let results = std::iter::once("valid").chain(ErrorKind::ALL.iter().map(|k| k.as_str()));
+        for (name, counter) in results.zip(&self.verifications) {
+            let _ = writeln!(
+                out,
+                "tollgate_verifications_total{{result=\"{name}\"}} {}",
+                get(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_introspections_total RFC 7662 introspection answers.\n\
+             # TYPE tollgate_introspections_total counter\n\
+             tollgate_introspections_total{{active=\"false\"}} {}\n\
+             tollgate_introspections_total{{active=\"true\"}} {}",
+            get(&self.introspections[0]),
+            get(&self.introspections[1])
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_revocations_total Revocations stored, by scope.\n\
+             # TYPE tollgate_revocations_total counter"
+        );
+        for scope in Scope::ALL {
+            let _ = writeln!(
+                out,
+                "tollgate_revocations_total{{scope=\"{}\"}} {}",
+                scope.as_str(),
+                get(&self.revocations[scope_index(scope)])
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_store_errors_total Store failures (each one failed its request closed).\n\
+             # TYPE tollgate_store_errors_total counter\n\
+             tollgate_store_errors_total {}\n\
+             # HELP tollgate_caller_refusals_total Callers refused by the trusted endpoints.\n\
+             # TYPE tollgate_caller_refusals_total counter\n\
+             tollgate_caller_refusals_total {}\n\
+             # HELP tollgate_keyring_generation Keyring generation: 1 at start, +1 per reload.\n\
+             # TYPE tollgate_keyring_generation gauge\n\
+             tollgate_keyring_generation {}\n\
+             # HELP tollgate_keyring_reload_errors_total Keyring reloads that failed (the previous keyring stayed).\n\
+             # TYPE tollgate_keyring_reload_errors_total counter\n\
+             tollgate_keyring_reload_errors_total {}",
+            get(&self.store_errors),
+            get(&self.caller_refusals),
+            get(&self.keyring_generation),
+            get(&self.keyring_reload_errors)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_http_request_duration_seconds Request latency by route.\n\
+             # TYPE tollgate_http_request_duration_seconds histogram"
+        );
+        let latency = self.latency.read().unwrap_or_else(|p| p.into_inner());
+        for (route, h) in latency.iter() {
+            let route = route.replace('\\', "\\\\").replace('"', "\\\"");
+            let mut cumulative = 0;
+            for (bound, count) in BUCKETS.iter().zip(&h.counts) {
+                cumulative += get(count);
+                let _ = writeln!(
+                    out,
+                    "tollgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            cumulative += get(&h.counts[BUCKETS.len()]);
+            let _ = writeln!(
+                out,
+                "tollgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {cumulative}\n\
+                 tollgate_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 tollgate_http_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}",
+                get(&h.sum_micros) as f64 / 1e6
+            );
+        }
+        out
+    }
+}
+
+fn scope_index(scope: Scope) -> usize {
+    Scope::ALL.iter().position(|s| *s == scope).unwrap_or(0)
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        app.metrics().render(),
+    )
+        .into_response()
+}
+
+/// Middleware timing every routed request under its matched route.
+pub(crate) async fn track(State(app): State<App>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    app.metrics().observe(&route, elapsed.as_secs_f64());
+    // The route and status only: never a header, a query or a body.
+    tracing::debug!(%method, route, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_family_and_cumulative_buckets() {
+        let m = Metrics::new();
+        m.verification::<()>(&Ok(()));
+        m.verification::<()>(&Err(Error::new(ErrorKind::Expired, "x")));
+        m.verification::<()>(&Err(Error::new(ErrorKind::StoreUnavailable, "x")));
+        m.introspection(true);
+        m.revocation(Scope::Token);
+        m.observe("/introspect", 0.0003);
+        m.observe("/introspect", 0.2);
+        m.observe("/introspect", 9.0);
+        let text = m.render();
+        for line in [
+            "tollgate_verifications_total{result=\"valid\"} 1",
+            "tollgate_verifications_total{result=\"expired\"} 1",
+            "tollgate_verifications_total{result=\"store_unavailable\"} 1",
+            "tollgate_store_errors_total 1",
+            "tollgate_introspections_total{active=\"true\"} 1",
+            "tollgate_revocations_total{scope=\"token\"} 1",
+            "tollgate_keyring_generation 1",
+            "tollgate_http_request_duration_seconds_bucket{route=\"/introspect\",le=\"0.0005\"} 1",
+            "tollgate_http_request_duration_seconds_bucket{route=\"/introspect\",le=\"0.25\"} 2",
+            "tollgate_http_request_duration_seconds_bucket{route=\"/introspect\",le=\"+Inf\"} 3",
+            "tollgate_http_request_duration_seconds_count{route=\"/introspect\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+    }
+}

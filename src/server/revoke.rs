@@ -1,0 +1,53 @@
+//! `POST /revoke`: RFC 7009 token revocation for callers authenticated with their client
+//! credentials.
+//!
+//! The token is denylisted until it expires through [`Gate::revoke_token`](crate::Gate::revoke_token):
+//! its signature must verify; its time, audience and issuer do not matter. The answer is 200
+//! with an empty body for every token, including unknown, invalid and expired ones (RFC 7009
+//! §2.2: the caller cannot do anything about them, and the answer reveals nothing); 503 when
+//! the store cannot record the revocation (§2.2.1), so the caller knows to retry.
+//!
+//! Any authenticated caller may revoke any token: callers are trusted backends, and tokens are
+//! not bound to a client. `token_type_hint` is accepted and ignored for now (access tokens
+//! only).
+
+use ::axum::extract::State;
+use ::axum::http::{HeaderValue, StatusCode, header};
+use ::axum::response::{IntoResponse, Response};
+
+use super::App;
+use super::clients::Caller;
+use super::oauth::{OAuthError, OAuthForm, TokenRequest};
+use crate::error::Class;
+use crate::gate::Revoked;
+
+/// `POST /revoke`.
+pub(crate) async fn revoke(
+    State(app): State<App>,
+    caller: Caller,
+    OAuthForm(request): OAuthForm<TokenRequest>,
+) -> Response {
+    let token = match request.token() {
+        Ok(token) => token,
+        Err(e) => return e.into_response(),
+    };
+    match app.gate().revoke_token(token).await {
+        Ok(Revoked::Stored(entry)) => {
+            app.metrics().revocation(entry.scope);
+            tracing::info!(client = %caller.client_id, jti = %entry.id, "revoked by caller");
+        }
+        Ok(Revoked::AlreadyExpired { .. }) => {}
+        Err(e) if e.class() == Class::Environment => {
+            app.metrics().error(&e);
+            return OAuthError::unavailable(&e).into_response();
+        }
+        Err(e) => {
+            tracing::debug!(client = %caller.client_id, kind = e.kind().as_str(), "revocation of an invalid token ignored");
+        }
+    }
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+    )
+        .into_response()
+}
