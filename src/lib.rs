@@ -44,6 +44,7 @@
 //! | [`dangerous`] | decoding without verification, for `inspect` |
 //! | [`store`] | revocation stores: memory, SQLite, Redis, Redis Cluster; the local replica |
 //! | [`gate`] | [`Gate`]: keyring + store + clock: verify with revocation, revoke |
+//! | [`session`] | login, refresh rotation with reuse detection, logout, logout-all, session list |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
@@ -55,6 +56,7 @@ pub mod error;
 pub mod gate;
 mod json;
 pub mod keys;
+pub mod session;
 pub mod store;
 pub mod token;
 pub mod validate;
@@ -65,6 +67,7 @@ pub use clock::{Clock, format_duration, format_time, parse_duration};
 pub use error::{Class, Error, ErrorKind, Result};
 pub use gate::{Gate, Revoked};
 pub use keys::{ExportFormat, KeyEntry, KeySet, KeyState, Keyring};
+pub use session::{Device, LoginRequest, SessionConfig, SessionInfo, SessionStore, TokenPair};
 pub use store::{RevocationStore, Store};
 pub use token::{Header, Minted, Verified, mint, verify};
 pub use validate::VerifyOptions;
