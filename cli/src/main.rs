@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tollgate::Error;
 
 use crate::args::GlobalArgs;
-use crate::commands::{inspect, keys, mint, revoke, verify};
+use crate::commands::{inspect, keys, mint, revoke, session, verify};
 use crate::context::Context;
 use crate::output::Output;
 
@@ -27,7 +27,8 @@ use crate::output::Output;
     about,
     long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
         Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
-        tollgate inspect @token.jwt\n  tollgate revoke --user alice",
+        tollgate inspect @token.jwt\n  tollgate revoke --user alice\n  \
+        tollgate session login --sub alice --remember-me",
     after_help = exit::EXIT_STATUS
 )]
 struct Cli {
@@ -49,6 +50,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Revoke a token, or every token of a session, a user or a key.
     Revoke(revoke::RevokeArgs),
+    /// Sessions: login, refresh (rotation with reuse detection), logout, logout-all, list.
+    Session(session::SessionArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -63,6 +66,7 @@ async fn run(ctx: &Context, command: Command) -> Result<Output, Error> {
         Command::Inspect(args) => inspect::run(ctx, args).await,
         Command::Verify(args) => verify::run(ctx, args).await,
         Command::Revoke(args) => revoke::run(ctx, args).await,
+        Command::Session(args) => session::run(ctx, args).await,
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tollgate", &mut buf);

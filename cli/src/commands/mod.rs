@@ -5,4 +5,5 @@ pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod mint;
 pub(crate) mod revoke;
+pub(crate) mod session;
 pub(crate) mod verify;
