@@ -1,7 +1,7 @@
 //! [`Gate`]: keyring, store, clock and verification options together; the facade the CLI, the
 //! axum integration and the HTTP service call.
 //!
-//! Verification is the synchronous pipeline of [`token::verify`](crate::token::verify) followed
+//! Verification is the synchronous pipeline of [`token::verify`] followed
 //! by one revocation check in the store (no round trip at all with a [`Replica`](crate::store::Replica)).
 //! A store that cannot be reached fails the verification with `store_unavailable`: the gate
 //! never answers "valid" when it could not ask (see [`FailOpen`](crate::store::FailOpen) for the
@@ -171,7 +171,7 @@ impl<S: RevocationStore> Gate<S> {
     ///
     /// # Errors
     ///
-    /// As [`token::mint`](crate::token::mint).
+    /// As [`token::mint`].
     pub fn mint(&self, options: &MintOptions) -> Result<Minted> {
         let keyring = self.keyring()?;
         token::mint(&keyring, options, &self.clock)
@@ -181,7 +181,7 @@ impl<S: RevocationStore> Gate<S> {
     ///
     /// # Errors
     ///
-    /// Every kind of [`token::verify`](crate::token::verify); `revoked` (with context `scope`
+    /// Every kind of [`token::verify`]; `revoked` (with context `scope`
     /// and `revoked_at`); `store_unavailable` when the store cannot be asked.
     pub async fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>> {
         let keyring = self.keyring()?;
@@ -214,7 +214,7 @@ impl<S: RevocationStore> Gate<S> {
     ///
     /// # Errors
     ///
-    /// The signature and structure kinds of [`token::verify`](crate::token::verify);
+    /// The signature and structure kinds of [`token::verify`];
     /// `store_unavailable`.
     pub async fn revoke_token(&self, token: &str) -> Result<Revoked> {
         let keyring = self.keyring()?;
