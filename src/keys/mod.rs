@@ -75,6 +75,7 @@ pub struct Keyring {
     manifest: Manifest,
     set: KeySet,
     signer: Option<Signer>,
+    session_key: std::sync::OnceLock<Zeroizing<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -166,12 +167,48 @@ impl Keyring {
                 ));
             }
         }
+        let session_key = std::sync::OnceLock::new();
+        if let Some(key) = read_session_key(&dir)? {
+            let _ = session_key.set(key);
+        }
         Ok(Keyring {
             dir,
             manifest,
             set,
             signer,
+            session_key,
         })
+    }
+
+    /// The keyring's session key: 32 random bytes in `session.key` (mode 0600) that tag every
+    /// refresh token this keyring's services issue, so a made-up refresh token is told apart
+    /// from a stolen one. Created on first use, under the keyring's lock. Every service that
+    /// refreshes sessions must share it (it travels with the keyring directory); deleting it
+    /// invalidates every refresh token.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when it cannot be read or written.
+    pub(crate) fn session_key(&self) -> Result<Zeroizing<[u8; 32]>> {
+        if let Some(key) = self.session_key.get() {
+            return Ok(key.clone());
+        }
+        let _lock = fs::Lock::acquire(&self.dir)?;
+        let key = match read_session_key(&self.dir)? {
+            Some(key) => key,
+            None => {
+                let mut key = Zeroizing::new([0u8; 32]);
+                aws_lc_rs::rand::SecureRandom::fill(
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    key.as_mut(),
+                )
+                .map_err(|_| Error::bad_key("the system random number generator failed"))?;
+                fs::write_atomic(&self.dir, SESSION_KEY, key.as_ref())?;
+                key
+            }
+        };
+        let _ = self.session_key.set(key.clone());
+        Ok(key)
     }
 
     /// The keyring directory.
@@ -555,6 +592,22 @@ fn pretty(value: &impl serde::Serialize) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// The file holding the keyring's session key.
+const SESSION_KEY: &str = "session.key";
+
+fn read_session_key(dir: &Path) -> Result<Option<Zeroizing<[u8; 32]>>> {
+    let path = dir.join(SESSION_KEY);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = Zeroizing::new(fs::read_key_file(&path)?);
+    let key: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::bad_key(format!("session key {} is not 32 bytes", path.display())))?;
+    Ok(Some(Zeroizing::new(key)))
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {

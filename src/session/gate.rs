@@ -55,7 +55,7 @@ impl<S: SessionStore> Gate<S> {
         }
         let now = self.clock().now();
         let sid = uuid::Uuid::new_v4().hyphenated().to_string();
-        let secret = Secret::generate()?;
+        let secret = Secret::generate(keyring.session_key()?.as_ref(), &sid, 1)?;
         let (window, lifetime) = if request.remember_me {
             (
                 self.sessions.remember_window(),
@@ -112,9 +112,11 @@ impl<S: SessionStore> Gate<S> {
         let presented = RefreshToken::parse(refresh_token)?;
         let keyring = self.keyring()?;
         self.sessions.validate(keyring.max_ttl())?;
+        let session_key = keyring.session_key()?;
+        authentic(&presented, session_key.as_ref())?;
         let now = self.clock().now();
         let sid = presented.sid.as_str();
-        let successor = Secret::generate()?;
+        let successor = Secret::generate(session_key.as_ref(), sid, presented.generation + 1)?;
         let rotation = Rotation {
             sid: presented.sid.clone(),
             generation: presented.generation,
@@ -191,6 +193,7 @@ impl<S: SessionStore> Gate<S> {
         let expires_at = now.saturating_add(self.scope_lifetime());
         if token.starts_with(REFRESH_TOKEN_PREFIX) {
             let presented = RefreshToken::parse(token)?;
+            authentic(&presented, self.keyring()?.session_key()?.as_ref())?;
             return match self
                 .store()
                 .end_session(&presented.sid, None, expires_at, now)
@@ -370,4 +373,24 @@ fn unknown_session(sid: &str) -> Error {
 
 fn log_end(record: &SessionRecord, why: &str) {
     tracing::info!(sid = %sid_prefix(&record.sid), why, "session ended");
+}
+
+/// Refuses a refresh token this keyring's services did not issue, before the store is asked:
+/// someone who only knows a session id (every access token carries it) must not be able to
+/// pass a made-up token for a stolen one and so end the session.
+fn authentic(presented: &RefreshToken, session_key: &[u8]) -> Result<()> {
+    if presented
+        .secret
+        .is_authentic(session_key, &presented.sid, presented.generation)
+    {
+        return Ok(());
+    }
+    tracing::warn!(sid = %sid_prefix(&presented.sid), generation = presented.generation, "refresh token with a bad tag refused");
+    Err(Error::new(
+        ErrorKind::UnknownSession,
+        format!(
+            "refresh token for session {} was not issued with this keyring's session key; log in again",
+            sid_prefix(&presented.sid)
+        ),
+    ))
 }

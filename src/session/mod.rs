@@ -18,10 +18,16 @@
 //! - `<sid>`: the session id, a lower-case UUID, also the `sid` claim of the session's access
 //!   tokens.
 //! - `<generation>`: 1 at login, one more at each rotation.
-//! - `<secret>`: 32 random bytes from aws-lc-rs, base64url without padding.
+//! - `<secret>`: 32 bytes, base64url without padding: 16 random bytes from aws-lc-rs, then a
+//!   16-byte tag, `HMAC-SHA256(session key, "tollgate/v1/refresh-tag" ‖ sid ‖ generation ‖
+//!   random)`. The session key is 32 random bytes in the keyring directory (`session.key`, 0600,
+//!   created on first login; every service that refreshes shares it with the keyring).
 //!
-//! It is opaque on purpose: nothing about it needs verifying without the store, so it carries no
-//! signature, no claims and no expiry to trust.
+//! It is opaque on purpose: it carries no claims and no expiry to trust. The tag exists for one
+//! reason: the session id is in every access token, so without it anyone who saw an access
+//! token could make up `tgr1.<sid>.<generation>.<junk>`, present it as a "reused" token and
+//! have the victim's session ended. A token whose tag does not verify is refused
+//! (`unknown_session`) before the store is asked and never counts as theft.
 //!
 //! # What the store holds (threat model)
 //!
@@ -56,7 +62,7 @@
 //!   deterministic signatures, EdDSA, HS* and RS*, the very same bytes). This absorbs a
 //!   client that sends its refresh twice (two tabs, a retry after a lost response);
 //! - anything else (an older generation, a wrong secret for a known session, the parent after
-//!   the grace window) is theft: somebody holds a spent token. The store ends the session and
+//!   the grace window), from a token whose tag proves this service issued it, is theft: somebody holds a spent token. The store ends the session and
 //!   writes a session-scope revocation in the same atomic step, so every live access token of
 //!   the session stops verifying at once and every refresh token of it is dead. The caller gets
 //!   `reused_refresh_token`; the event is logged (sid prefix and generation, never a token) and

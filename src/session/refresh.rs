@@ -31,14 +31,34 @@ pub type SecretHash = [u8; 32];
 /// A refresh secret; zeroized on drop.
 pub(crate) struct Secret(Zeroizing<[u8; SECRET_LEN]>);
 
+/// Bytes of randomness in a refresh secret; the other half is its authenticity tag.
+const RANDOM_LEN: usize = 16;
+
 impl Secret {
-    /// 32 bytes from the system's CSPRNG (aws-lc-rs).
-    pub(crate) fn generate() -> Result<Secret> {
+    /// A new secret for generation `generation` of session `sid`: 16 bytes from the system's
+    /// CSPRNG (aws-lc-rs), then a 16-byte tag,
+    /// `HMAC-SHA256(session key, "tollgate/v1/refresh-tag" ‖ sid ‖ generation ‖ random)`.
+    ///
+    /// The tag lets a service tell a refresh token it issued from one made up by someone who
+    /// only knows a session id (which every access token carries): a made-up token is refused
+    /// before the store is asked, so it can never pass for a stolen one and end the session.
+    pub(crate) fn generate(session_key: &[u8], sid: &str, generation: u64) -> Result<Secret> {
         let mut bytes = Zeroizing::new([0u8; SECRET_LEN]);
         SystemRandom::new()
-            .fill(bytes.as_mut())
+            .fill(&mut bytes[..RANDOM_LEN])
             .map_err(|_| random_error())?;
+        let tag = tag(session_key, sid, generation, &bytes[..RANDOM_LEN]);
+        bytes[RANDOM_LEN..].copy_from_slice(&tag.as_ref()[..SECRET_LEN - RANDOM_LEN]);
         Ok(Secret(bytes))
+    }
+
+    /// Whether this secret carries the tag `session_key` gives it (constant time).
+    pub(crate) fn is_authentic(&self, session_key: &[u8], sid: &str, generation: u64) -> bool {
+        let tag = tag(session_key, sid, generation, &self.0[..RANDOM_LEN]);
+        digests_match(
+            &self.0[RANDOM_LEN..],
+            &tag.as_ref()[..SECRET_LEN - RANDOM_LEN],
+        )
     }
 
     fn from_slice(bytes: &[u8]) -> Option<Secret> {
@@ -142,6 +162,18 @@ impl Secret {
             .map_err(|_| Error::bad_key("cannot build the sealing key"))?;
         Ok(LessSafeKey::new(unbound))
     }
+}
+
+fn tag(session_key: &[u8], sid: &str, generation: u64, random: &[u8]) -> aws_lc_rs::hmac::Tag {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, session_key);
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(b"tollgate/v1/refresh-tag");
+    ctx.update(&(sid.len() as u64).to_be_bytes());
+    ctx.update(sid.as_bytes());
+    ctx.update(&generation.to_be_bytes());
+    ctx.update(random);
+    ctx.sign()
 }
 
 fn aad(sid: &str, generation: u64) -> Vec<u8> {
@@ -285,10 +317,23 @@ mod tests {
     use super::*;
 
     const SID: &str = "3f9a1c2e-0b7d-4e5f-8a9b-0c1d2e3f4a5b";
+    const KEY: &[u8] = &[7; 32];
+
+    #[test]
+    fn only_the_session_key_makes_authentic_secrets() {
+        let secret = Secret::generate(KEY, SID, 3).unwrap();
+        assert!(secret.is_authentic(KEY, SID, 3));
+        assert!(!secret.is_authentic(&[8; 32], SID, 3), "another key");
+        assert!(!secret.is_authentic(KEY, SID, 4), "another generation");
+        assert!(!secret.is_authentic(KEY, "4f9a1c2e-0b7d-4e5f-8a9b-0c1d2e3f4a5b", 3));
+        let mut forged = Secret(Zeroizing::new([0u8; SECRET_LEN]));
+        forged.0[..RANDOM_LEN].copy_from_slice(&secret.0[..RANDOM_LEN]);
+        assert!(!forged.is_authentic(KEY, SID, 3), "a made-up tag");
+    }
 
     #[test]
     fn round_trips_and_parses_strictly() {
-        let secret = Secret::generate().unwrap();
+        let secret = Secret::generate(KEY, SID, 1).unwrap();
         let token = RefreshToken::format(SID, 7, &secret);
         assert!(token.starts_with("tgr1.3f9a1c2e-"));
         let parsed = RefreshToken::parse(&token).unwrap();
@@ -325,8 +370,8 @@ mod tests {
 
     #[test]
     fn only_the_parent_opens_the_sealed_successor() {
-        let parent = Secret::generate().unwrap();
-        let child = Secret::generate().unwrap();
+        let parent = Secret::generate(KEY, SID, 1).unwrap();
+        let child = Secret::generate(KEY, SID, 1).unwrap();
         let sealed = parent.seal(SID, 2, &child).unwrap();
         assert_eq!(sealed.len(), 12 + 32 + 16);
         assert!(
@@ -352,11 +397,17 @@ mod tests {
 
     #[test]
     fn jti_is_a_stable_uuid_per_secret() {
-        let secret = Secret::generate().unwrap();
+        let secret = Secret::generate(KEY, SID, 1).unwrap();
         let a = secret.access_jti(SID).unwrap();
         assert_eq!(a, secret.access_jti(SID).unwrap());
         assert!(crate::store::canonical_uuid(&a).is_some());
-        assert_ne!(a, Secret::generate().unwrap().access_jti(SID).unwrap());
+        assert_ne!(
+            a,
+            Secret::generate(KEY, SID, 1)
+                .unwrap()
+                .access_jti(SID)
+                .unwrap()
+        );
         assert!(digests_match(&secret.hash(), &secret.hash()));
         assert!(!digests_match(&secret.hash(), &[0; 32]));
     }
