@@ -38,6 +38,10 @@ pub(crate) enum Output {
         now: i64,
     },
     Revoked(Revoked),
+    RevokedUser {
+        entry: Revocation,
+        sessions_ended: u64,
+    },
     Verified(Verified),
     ClientAdded {
         id: String,
@@ -212,6 +216,25 @@ pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
                 format_time(e.expires_at)
             )?;
         }
+        Output::RevokedUser {
+            entry,
+            sessions_ended,
+        } if as_json => {
+            let mut v = revocation_json(&entry);
+            v["revoked"] = true.into();
+            v["sessions_ended"] = sessions_ended.into();
+            writeln!(out, "{}", pretty(&v))?
+        }
+        Output::RevokedUser {
+            entry,
+            sessions_ended,
+        } => writeln!(
+            out,
+            "revoked user {} at {} and ended {sessions_ended} session(s); the entry expires {}",
+            entry.id,
+            format_time(entry.revoked_at),
+            format_time(entry.expires_at)
+        )?,
         Output::Revoked(Revoked::AlreadyExpired { jti, exp }) if as_json => writeln!(
             out,
             "{}",

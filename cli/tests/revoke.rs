@@ -199,3 +199,43 @@ fn revocations_through_redis_are_seen_by_every_process() {
     // The SQLite default knows nothing of it: stores are separate.
     assert_eq!(verify(&ring, NOW, &token, &[]).0, 0);
 }
+
+#[test]
+fn revoking_a_user_also_ends_their_sessions() {
+    let ring = ring();
+    let pair = ring
+        .at(
+            NOW,
+            &[
+                "--json",
+                "session",
+                "login",
+                "--sub",
+                "alice",
+                "--remember-me",
+            ],
+        )
+        .ok()
+        .json();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_string();
+    let access = pair["access_token"].as_str().unwrap().to_string();
+    let v = ring
+        .at(NOW + 5, &["--json", "revoke", "--user", "alice"])
+        .ok()
+        .json();
+    assert_eq!(v["scope"], "user");
+    assert_eq!(v["sessions_ended"], 1);
+    // Ended sessions are revoked too; the most specific scope is reported.
+    assert_eq!(
+        verify(&ring, NOW + 6, &access, &[]).1["error"]["kind"],
+        "revoked"
+    );
+    let out = ring
+        .at(NOW + 6, &["--json", "session", "refresh", &refresh])
+        .code(1);
+    assert_eq!(
+        out.kind(),
+        "unknown_session",
+        "no new access token from a session that was live"
+    );
+}

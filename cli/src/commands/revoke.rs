@@ -25,7 +25,7 @@ pub(crate) struct RevokeArgs {
     /// Revoke every token of this session.
     #[arg(long, value_name = "SID", allow_hyphen_values = true)]
     session: Option<String>,
-    /// Revoke every token of this user issued up to now.
+    /// Revoke every token of this user issued up to now, and end the user's sessions.
     #[arg(long, value_name = "SUBJECT", allow_hyphen_values = true)]
     user: Option<String>,
     /// Revoke every token signed by this key.
@@ -46,9 +46,17 @@ pub(crate) async fn run(ctx: &Context, args: RevokeArgs) -> Result<Output> {
         _ => None,
     };
     if let Some((scope, id)) = scoped {
-        return Ok(Output::Revoked(tollgate::Revoked::Stored(
-            gate.revoke(scope, &id).await?,
-        )));
+        let entry = gate.revoke(scope, &id).await?;
+        if scope == Scope::User {
+            // A user's refresh tokens are tokens of that user too: end their sessions, so no
+            // new access token can be minted from a session that was live before.
+            let sessions_ended = gate.logout_all(&id).await?;
+            return Ok(Output::RevokedUser {
+                entry,
+                sessions_ended,
+            });
+        }
+        return Ok(Output::Revoked(tollgate::Revoked::Stored(entry)));
     }
     let token = read_token(args.token.as_deref())?;
     Ok(Output::Revoked(gate.revoke_token(&token).await?))
