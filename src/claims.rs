@@ -135,11 +135,7 @@ impl MintOptions {
     /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) for a registered claim name or a value
     /// that does not serialise.
     pub fn with_claim(mut self, name: impl Into<String>, value: impl Serialize) -> Result<Self> {
-        let name = name.into();
-        check_name(&name)?;
-        let value = serde_json::to_value(value)
-            .map_err(|e| Error::usage(format!("claim {}: {e}", quoted(&name))))?;
-        self.extra.insert(name, value);
+        insert_claim(&mut self.extra, name.into(), value)?;
         Ok(self)
     }
 
@@ -150,20 +146,38 @@ impl MintOptions {
     /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) when it is not an object or uses a
     /// registered claim name.
     pub fn with_claims(mut self, claims: &impl Serialize) -> Result<Self> {
-        let value =
-            serde_json::to_value(claims).map_err(|e| Error::usage(format!("claims: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(Error::usage("application claims must be a JSON object"));
-        };
-        for (name, value) in map {
-            check_name(&name)?;
-            self.extra.insert(name, value);
-        }
+        insert_claims(&mut self.extra, claims)?;
         Ok(self)
     }
 }
 
-pub(crate) fn check_name(name: &str) -> Result<()> {
+/// Adds one application claim to `map`, refusing registered names.
+pub(crate) fn insert_claim(
+    map: &mut Map<String, Value>,
+    name: String,
+    value: impl Serialize,
+) -> Result<()> {
+    check_name(&name)?;
+    let value = serde_json::to_value(value)
+        .map_err(|e| Error::usage(format!("claim {}: {e}", quoted(&name))))?;
+    map.insert(name, value);
+    Ok(())
+}
+
+/// Adds every member of a value that serialises to a JSON object, refusing registered names.
+pub(crate) fn insert_claims(map: &mut Map<String, Value>, claims: &impl Serialize) -> Result<()> {
+    let value = serde_json::to_value(claims).map_err(|e| Error::usage(format!("claims: {e}")))?;
+    let Value::Object(members) = value else {
+        return Err(Error::usage("application claims must be a JSON object"));
+    };
+    for (name, value) in members {
+        check_name(&name)?;
+        map.insert(name, value);
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<()> {
     if RESERVED.contains(&name) {
         return Err(Error::usage(format!(
             "claim {} is set by tollgate; use the matching option (--sub, --ttl, --aud, --iss, --sid) instead",

@@ -2,7 +2,7 @@
 
 use crate::alg::Algorithm;
 use crate::error::{Error, Result};
-use crate::keys::jwks::{Jwk, JwkSet};
+use crate::keys::jwks::JwkSet;
 use crate::keys::material::PublicKey;
 
 /// One public key to import, with the alg and kid its input named (if any).
@@ -31,18 +31,12 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Vec<ImportedKey>> {
             public: PublicKey::from_spki_der(block.contents())?,
         }]);
     }
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Error::bad_key(format!("import input is neither PEM nor JSON ({e})")))?;
-    let jwks: Vec<Jwk> = if value.get("keys").is_some() {
-        serde_json::from_value::<JwkSet>(value)
-            .map_err(|e| Error::bad_key(format!("not a JWK Set ({e})")))?
-            .keys
-    } else {
-        vec![
-            serde_json::from_value(value)
-                .map_err(|e| Error::bad_key(format!("not a JWK ({e})")))?,
-        ]
-    };
+    let jwks = JwkSet::parse_keys(text).map_err(|e| {
+        Error::bad_key(format!(
+            "import input is neither PEM nor JSON keys: {}",
+            e.message()
+        ))
+    })?;
     jwks.into_iter()
         .map(|jwk| {
             if jwk.has_private_members() {

@@ -71,6 +71,22 @@ pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }
 
+impl JwkSet {
+    /// Reads JSON that is either one JWK or a JWK Set, as a list of keys.
+    pub(crate) fn parse_keys(text: &str) -> Result<Vec<Jwk>> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| Error::bad_key(format!("not JSON ({e})")))?;
+        if value.get("keys").is_some() {
+            let set: JwkSet = serde_json::from_value(value)
+                .map_err(|e| Error::bad_key(format!("not a JWK Set ({e})")))?;
+            return Ok(set.keys);
+        }
+        let jwk = serde_json::from_value(value)
+            .map_err(|e| Error::bad_key(format!("not a JWK ({e})")))?;
+        Ok(vec![jwk])
+    }
+}
+
 impl Jwk {
     pub(crate) fn okp(x: String) -> Jwk {
         Jwk {

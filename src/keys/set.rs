@@ -182,18 +182,7 @@ impl KeySet {
             return Ok(set);
         }
         if let Some(text) = text.filter(|t| t.starts_with('{')) {
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| Error::bad_key(format!("not JSON ({e})")))?;
-            let jwks: Vec<Jwk> = if value.get("keys").is_some() {
-                serde_json::from_value::<JwkSet>(value)
-                    .map_err(|e| Error::bad_key(format!("not a JWK Set ({e})")))?
-                    .keys
-            } else {
-                vec![
-                    serde_json::from_value(value)
-                        .map_err(|e| Error::bad_key(format!("not a JWK ({e})")))?,
-                ]
-            };
+            let jwks = JwkSet::parse_keys(text)?;
             for jwk in jwks {
                 set.push(key_from_jwk(&jwk, &narrow)?);
             }

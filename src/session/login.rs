@@ -3,8 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::claims::check_name;
-use crate::error::{Error, Result, quoted};
+use crate::error::Result;
 
 const MAX_USER_AGENT: usize = 256;
 const MAX_IP: usize = 64;
@@ -81,11 +80,7 @@ impl LoginRequest {
     /// `usage` for a registered claim name (`sub`, `sid`, `exp`, …) or a value that does not
     /// serialise.
     pub fn with_claim(mut self, name: impl Into<String>, value: impl Serialize) -> Result<Self> {
-        let name = name.into();
-        check_name(&name)?;
-        let value = serde_json::to_value(value)
-            .map_err(|e| Error::usage(format!("claim {}: {e}", quoted(&name))))?;
-        self.claims.insert(name, value);
+        crate::claims::insert_claim(&mut self.claims, name.into(), value)?;
         Ok(self)
     }
 
@@ -95,15 +90,7 @@ impl LoginRequest {
     ///
     /// `usage` when it is not an object or uses a registered claim name.
     pub fn with_claims(mut self, claims: &impl Serialize) -> Result<Self> {
-        let value =
-            serde_json::to_value(claims).map_err(|e| Error::usage(format!("claims: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(Error::usage("application claims must be a JSON object"));
-        };
-        for (name, value) in map {
-            check_name(&name)?;
-            self.claims.insert(name, value);
-        }
+        crate::claims::insert_claims(&mut self.claims, claims)?;
         Ok(self)
     }
 
