@@ -72,6 +72,8 @@ pub struct MintOptions {
     pub(crate) iss: Option<String>,
     pub(crate) sid: Option<String>,
     pub(crate) kid: Option<String>,
+    /// The token id; `None` (the only choice outside the crate) draws a random UUID.
+    pub(crate) jti: Option<String>,
     pub(crate) extra: Map<String, Value>,
 }
 
@@ -86,6 +88,7 @@ impl MintOptions {
             iss: None,
             sid: None,
             kid: None,
+            jti: None,
             extra: Map::new(),
         }
     }
@@ -160,7 +163,7 @@ impl MintOptions {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if RESERVED.contains(&name) {
         return Err(Error::usage(format!(
             "claim {} is set by tollgate; use the matching option (--sub, --ttl, --aud, --iss, --sid) instead",

@@ -31,6 +31,7 @@
 //! # }).unwrap();
 //! ```
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use serde::de::DeserializeOwned;
@@ -40,6 +41,7 @@ use crate::claims::MintOptions;
 use crate::clock::{Clock, format_time};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{DEFAULT_MAX_TTL, KeySet, Keyring};
+use crate::session::SessionConfig;
 use crate::store::{Revocation, RevocationStore, Scope, Status, Store, TokenRef};
 use crate::token::{self, Checks, Minted, Verified};
 use crate::validate::VerifyOptions;
@@ -50,6 +52,10 @@ pub struct Gate<S = Store> {
     store: S,
     clock: Clock,
     options: VerifyOptions,
+    /// Session lifetimes and grace window (see [`crate::session`]).
+    pub(crate) sessions: SessionConfig,
+    /// Refresh-token reuse detections since the gate was built.
+    pub(crate) reuse_detections: AtomicU64,
 }
 
 impl<S> std::fmt::Debug for Gate<S> {
@@ -83,6 +89,8 @@ impl<S: RevocationStore> Gate<S> {
             store,
             clock: Clock::System,
             options: VerifyOptions::new(),
+            sessions: SessionConfig::new(),
+            reuse_detections: AtomicU64::new(0),
         }
     }
 
@@ -154,7 +162,7 @@ impl<S: RevocationStore> Gate<S> {
 
     /// How long session, user, key and global revocations are kept: the keyring's `max_ttl`
     /// plus the leeway.
-    fn scope_lifetime(&self) -> i64 {
+    pub(crate) fn scope_lifetime(&self) -> i64 {
         let max_ttl = self.keyring().map_or(DEFAULT_MAX_TTL, |k| k.max_ttl());
         max_ttl.saturating_add(self.options.leeway_secs())
     }

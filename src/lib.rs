@@ -44,6 +44,7 @@
 //! | [`dangerous`] | decoding without verification, for `inspect` |
 //! | [`store`] | revocation stores: memory, SQLite, Redis, Redis Cluster; the local replica |
 //! | [`gate`] | [`Gate`]: keyring + store + clock: verify with revocation, revoke |
+//! | [`session`] | login, refresh rotation with reuse detection, logout, logout-all, session list |
 //! | `axum` | (feature `axum`) the `Authenticated<C>` extractor, the `require` layer, cookies, CSRF |
 //! | `server` | (feature `server`) the HTTP service of `tollgate serve`: JWKS, introspection, revocation, health, metrics |
 //!
@@ -72,6 +73,7 @@ pub mod keys;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod token;
 pub mod validate;
@@ -82,6 +84,7 @@ pub use clock::{Clock, format_duration, format_time, parse_duration};
 pub use error::{Class, Error, ErrorKind, Result};
 pub use gate::{Gate, Revoked};
 pub use keys::{ExportFormat, KeyEntry, KeySet, KeyState, Keyring};
+pub use session::{Device, LoginRequest, SessionConfig, SessionInfo, SessionStore, TokenPair};
 pub use store::{RevocationStore, Store};
 pub use token::{Header, Minted, Verified, mint, verify};
 pub use validate::VerifyOptions;

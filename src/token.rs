@@ -1,10 +1,11 @@
 //! Minting and the verification pipeline (DESIGN §3), synchronous and runtime-free:
 //!
-//! size check (16 KiB) → split into exactly three strict base64url segments → header (strict
-//! JSON; `alg` from the allow-list, never `none`; unknown `crit` refused; `jwk`/`jku`/`x5u`/`x5c`
-//! ignored, never fetched) → key by `kid` (its state must verify) → the algorithm must be one the
-//! key allows → signature (jsonwebtoken) → claims: `typ`, time against the injected clock, `iss`,
-//! `aud` — every failed claim check is collected.
+//! refresh-token prefix (`tgr1.` is `wrong_token_type`) → size check (16 KiB) → split into
+//! exactly three strict base64url segments → header (strict JSON; `alg` from the allow-list,
+//! never `none`; unknown `crit` refused; `jwk`/`jku`/`x5u`/`x5c` ignored, never fetched) → key
+//! by `kid` (its state must verify) → the algorithm must be one the key allows → signature
+//! (jsonwebtoken) → claims: `typ`, time against the injected clock, `iss`, `aud` — every failed
+//! claim check is collected.
 //!
 //! Revocation is the store's part, layered on top of this.
 
@@ -131,7 +132,10 @@ pub fn mint(keyring: &Keyring, options: &MintOptions, clock: &Clock) -> Result<M
         exp: now.saturating_add(ttl),
         nbf: Some(now),
         iat: now,
-        jti: uuid::Uuid::new_v4().to_string(),
+        jti: options
+            .jti
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         sid: Some(
             options
                 .sid
@@ -189,8 +193,15 @@ pub(crate) struct Parts<'a> {
     pub(crate) signature_b64: &'a str,
 }
 
-/// Size check and split into exactly three non-empty segments.
+/// Size check and split into exactly three non-empty segments. A refresh token is recognised by
+/// its prefix first and refused as `wrong_token_type`: it can never pass as an access token.
 pub(crate) fn split(token: &str) -> Result<Parts<'_>> {
+    if token.starts_with(crate::session::REFRESH_TOKEN_PREFIX) {
+        return Err(Error::new(
+            ErrorKind::WrongTokenType,
+            "this is a refresh token, not an access token; exchange it for a new pair with `tollgate session refresh`",
+        ));
+    }
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Error::malformed(format!(
             "token is {} bytes, over the {MAX_TOKEN_BYTES}-byte limit",

@@ -92,6 +92,16 @@ pub(crate) fn read_token(arg: Option<&str>) -> Result<String> {
     Ok(token.to_string())
 }
 
+/// Parses `--claim NAME=VALUE`: VALUE is JSON when it parses as JSON, else a string.
+pub(crate) fn parse_claim(pair: &str) -> Result<(String, serde_json::Value)> {
+    let (name, value) = pair
+        .split_once('=')
+        .ok_or_else(|| Error::usage(format!("--claim {pair:?} must be NAME=VALUE")))?;
+    let value =
+        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
+    Ok((name.to_owned(), value))
+}
+
 /// Reads a FILE argument that may be `-` for stdin.
 pub(crate) fn read_input(path: &str) -> Result<Vec<u8>> {
     if path == "-" {

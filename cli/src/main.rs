@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tollgate::Error;
 
 use crate::args::GlobalArgs;
-use crate::commands::{clients, inspect, keys, mint, revoke, serve, verify};
+use crate::commands::{clients, inspect, keys, mint, revoke, serve, session, verify};
 use crate::context::Context;
 use crate::output::Output;
 
@@ -27,7 +27,8 @@ use crate::output::Output;
     about,
     long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
         Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
-        tollgate inspect @token.jwt\n  tollgate revoke --user alice\n  tollgate serve --listen 127.0.0.1:8080",
+        tollgate inspect @token.jwt\n  tollgate revoke --user alice\n  \
+        tollgate session login --sub alice --remember-me\n  tollgate serve --listen 127.0.0.1:8080",
     after_help = exit::EXIT_STATUS
 )]
 struct Cli {
@@ -49,6 +50,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Revoke a token, or every token of a session, a user or a key.
     Revoke(revoke::RevokeArgs),
+    /// Sessions: login, refresh (rotation with reuse detection), logout, logout-all, list.
+    Session(session::SessionArgs),
     /// Serve JWKS, introspection, revocation, health and metrics over HTTP.
     Serve(serve::ServeArgs),
     /// Create and list the callers allowed on the service's trusted endpoints.
@@ -67,6 +70,7 @@ async fn run(ctx: &Context, command: Command) -> Result<Output, Error> {
         Command::Inspect(args) => inspect::run(ctx, args).await,
         Command::Verify(args) => verify::run(ctx, args).await,
         Command::Revoke(args) => revoke::run(ctx, args).await,
+        Command::Session(args) => session::run(ctx, args).await,
         Command::Serve(args) => serve::run(ctx, args).await,
         Command::Clients(args) => clients::run(ctx, args).await,
         Command::Completions { shell } => {

@@ -6,6 +6,7 @@ use anstyle::{AnsiColor, Style};
 use serde_json::{Map, Value, json};
 use tollgate::Revoked;
 use tollgate::keys::JwkSet;
+use tollgate::session::{SessionInfo, TokenPair};
 use tollgate::store::Revocation;
 use tollgate::{
     Error, KeyEntry, KeyState, Minted, Verified, dangerous::Unverified, format_duration,
@@ -44,6 +45,19 @@ pub(crate) enum Output {
         file: std::path::PathBuf,
     },
     ClientList(Vec<String>),
+    /// A session's token pair (login, refresh): JSON with or without `--json`.
+    Pair(TokenPair),
+    LoggedOut,
+    LoggedOutAll {
+        sub: String,
+        ended: u64,
+        kept: Option<String>,
+    },
+    Sessions {
+        sub: String,
+        sessions: Vec<SessionInfo>,
+        now: i64,
+    },
     Text(String),
 }
 
@@ -251,9 +265,82 @@ pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
                 writeln!(out, "{id}")?;
             }
         }
+        Output::Pair(pair) => writeln!(out, "{}", pretty(&pair))?,
+        Output::LoggedOut if as_json => writeln!(out, "{}", pretty(&json!({"logged_out": true})))?,
+        Output::LoggedOut => writeln!(
+            out,
+            "logged out: the session ended and its access tokens are revoked"
+        )?,
+        Output::LoggedOutAll { sub, ended, kept } if as_json => {
+            let mut v = json!({"sub": sub, "ended": ended});
+            if let Some(kept) = kept {
+                v["kept"] = kept.into();
+            }
+            writeln!(out, "{}", pretty(&v))?;
+        }
+        Output::LoggedOutAll {
+            sub,
+            ended,
+            kept: None,
+        } => writeln!(
+            out,
+            "ended {ended} session(s) of {sub}; every token issued to {sub} up to now is revoked"
+        )?,
+        Output::LoggedOutAll {
+            sub,
+            ended,
+            kept: Some(kept),
+        } => writeln!(
+            out,
+            "ended {ended} other session(s) of {sub}; kept session {kept}"
+        )?,
+        Output::Sessions { sub, sessions, .. } if as_json => writeln!(
+            out,
+            "{}",
+            pretty(&json!({"sub": sub, "sessions": sessions}))
+        )?,
+        Output::Sessions { sub, sessions, now } => {
+            session_table(&mut out, &mut err, &sub, &sessions, now)?
+        }
         Output::Text(text) => write!(out, "{text}")?,
     }
     out.flush()
+}
+
+fn session_table(
+    out: &mut impl Write,
+    err: &mut impl Write,
+    sub: &str,
+    sessions: &[SessionInfo],
+    now: i64,
+) -> io::Result<()> {
+    if sessions.is_empty() {
+        return writeln!(err, "no live sessions of {sub}");
+    }
+    writeln!(
+        out,
+        "{BOLD}{:<36}  {:<20}  {:<14}  {:<14}  {:<8}  DEVICE{BOLD:#}",
+        "SESSION", "CREATED", "LAST USED", "EXPIRES", "REMEMBER"
+    )?;
+    for s in sessions {
+        let device = match (&s.device.user_agent, &s.device.ip) {
+            (Some(ua), Some(ip)) => format!("{ua} ({ip})"),
+            (Some(one), None) | (None, Some(one)) => one.clone(),
+            (None, None) => "-".into(),
+        };
+        // Device strings come from clients: escape control characters.
+        let device: String = device.escape_debug().collect();
+        writeln!(
+            out,
+            "{:<36}  {:<20}  {:<14}  {:<14}  {:<8}  {device}",
+            s.sid,
+            format_time(s.created),
+            relative(s.last_used, now),
+            relative(s.expires_at, now),
+            if s.remember_me { "yes" } else { "no" },
+        )?;
+    }
+    Ok(())
 }
 
 fn revocation_json(e: &Revocation) -> Value {

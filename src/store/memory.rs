@@ -1,7 +1,7 @@
 //! The in-process store (`memory:`): a map per scope behind a lock, expiry by `now`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -10,6 +10,8 @@ use super::{
     Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef,
 };
 use crate::error::Result;
+
+mod sessions;
 
 /// An in-process revocation store, for tests and single-process demos.
 ///
@@ -39,6 +41,7 @@ pub struct MemoryStore {
 struct Inner {
     entries: RwLock<Entries>,
     changes: broadcast::Sender<Revocation>,
+    sessions: Mutex<sessions::Sessions>,
 }
 
 /// `(revoked_at, expires_at)` per id, one map per scope (global uses the id "").
@@ -61,6 +64,7 @@ impl MemoryStore {
             inner: Arc::new(Inner {
                 entries: RwLock::new(Entries::default()),
                 changes,
+                sessions: Mutex::new(sessions::Sessions::default()),
             }),
         }
     }
@@ -80,13 +84,18 @@ impl MemoryStore {
             .write()
             .unwrap_or_else(|poison| poison.into_inner())
     }
-}
 
-impl RevocationStore for MemoryStore {
-    async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
-        entry.validate()?;
+    fn sessions(&self) -> MutexGuard<'_, sessions::Sessions> {
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Stores a validated entry and notifies subscribers (no await: callable under a lock).
+    fn store_entry(&self, entry: &Revocation, now: i64) {
         if entry.expires_at <= now {
-            return Ok(());
+            return;
         }
         {
             let mut entries = self.write();
@@ -103,6 +112,13 @@ impl RevocationStore for MemoryStore {
         // No subscriber is not an error.
         let _ = self.inner.changes.send(entry.clone());
         tracing::debug!(scope = entry.scope.as_str(), id = %entry.id, "revoked (memory)");
+    }
+}
+
+impl RevocationStore for MemoryStore {
+    async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
+        entry.validate()?;
+        self.store_entry(entry, now);
         Ok(())
     }
 

@@ -83,6 +83,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 
 use crate::error::{Error, ErrorKind, Result, quoted};
+use crate::session::{RotateOutcome, Rotation, SessionRecord, SessionStore};
 
 mod fail;
 mod memory;
@@ -519,6 +520,48 @@ impl RevocationStore for Store {
 
     async fn purge_expired(&self, now: i64) -> Result<u64> {
         dispatch!(self, s => s.purge_expired(now).await)
+    }
+}
+
+impl SessionStore for Store {
+    async fn create_session(&self, record: &SessionRecord, now: i64) -> Result<()> {
+        dispatch!(self, s => s.create_session(record, now).await)
+    }
+
+    async fn rotate_session(&self, rotation: &Rotation, now: i64) -> Result<RotateOutcome> {
+        dispatch!(self, s => s.rotate_session(rotation, now).await)
+    }
+
+    async fn session(&self, sid: &str, now: i64) -> Result<Option<SessionRecord>> {
+        dispatch!(self, s => s.session(sid, now).await)
+    }
+
+    async fn user_sessions(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>> {
+        dispatch!(self, s => s.user_sessions(sub, now).await)
+    }
+
+    async fn end_session(
+        &self,
+        sid: &str,
+        sub: Option<&str>,
+        revocation_expires_at: i64,
+        now: i64,
+    ) -> Result<Option<SessionRecord>> {
+        dispatch!(self, s => s.end_session(sid, sub, revocation_expires_at, now).await)
+    }
+
+    async fn end_user_sessions(
+        &self,
+        sub: &str,
+        keep: Option<&str>,
+        revocation_expires_at: i64,
+        now: i64,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.end_user_sessions(sub, keep, revocation_expires_at, now).await)
+    }
+
+    async fn purge_sessions(&self, now: i64) -> Result<u64> {
+        dispatch!(self, s => s.purge_sessions(now).await)
     }
 }
 

@@ -18,8 +18,9 @@
 //! | global | `<prefix>g` |
 //!
 //! The prefix defaults to `tg:v1:` (`?prefix=` in the URL), so several applications share one
-//! Redis. Session and user keys carry a hash tag so that the session records of a later version
-//! can live in the same cluster slot as their revocation key.
+//! Redis. Session and user keys carry a hash tag so that a session's record lives in the same
+//! cluster slot as its revocation key (see [`SessionStore`](crate::session::SessionStore) for
+//! the session keys: `<prefix>{s:<sid>}:f` and `<prefix>{u:<sub>}:s`).
 //!
 //! # One round trip
 //!
@@ -54,6 +55,8 @@ use super::{
 };
 use crate::clock::format_duration;
 use crate::error::{Error, Result};
+
+mod sessions;
 
 const HINT: &str = "start redis or use --store sqlite:PATH";
 

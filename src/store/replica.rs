@@ -31,6 +31,8 @@ use super::{
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 
+mod sessions;
+
 /// How a [`Replica`] keeps up with its store.
 ///
 /// # Examples

@@ -4,7 +4,7 @@
 //! bug) and a 5-second `busy_timeout`; writes take `BEGIN IMMEDIATE`. Blocking driver calls run
 //! on tokio's blocking pool, never on a worker.
 //!
-//! Schema (version 1):
+//! Schema (version 2; version 1 lacked the `sessions` table, which opening adds):
 //!
 //! ```sql
 //! CREATE TABLE revocations (
@@ -13,7 +13,20 @@
 //!     seq INTEGER NOT NULL,           -- the change sequence, see below
 //!     PRIMARY KEY (scope, id)) WITHOUT ROWID;
 //! CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+//! CREATE TABLE sessions (          -- one row per session (refresh-token family)
+//!     sid TEXT PRIMARY KEY, sub TEXT NOT NULL, generation INTEGER NOT NULL,
+//!     created, last_used, rotated_at, remember_me, refresh_window,
+//!     expires_at, absolute_expires_at INTEGER NOT NULL,
+//!     claims TEXT NOT NULL, user_agent TEXT, ip TEXT,
+//!     hash BLOB NOT NULL, parent_hash BLOB,  -- SHA-256 of the current and previous secrets
+//!     sealed BLOB NOT NULL,                  -- current secret, AEAD-sealed under the previous
+//!     ended_at INTEGER);
 //! ```
+//!
+//! A rotation reads the session row, applies [`Rotation::apply`](crate::session::Rotation::apply)
+//! (digests compared in constant time in Rust), and writes the row (and on reuse the session
+//! revocation) inside one `BEGIN IMMEDIATE` transaction: SQLite's write lock serialises it
+//! against every other writer of the file, in this process or another.
 //!
 //! Every write takes the next value of `meta.seq` (inside its `BEGIN IMMEDIATE`, so the sequence
 //! is strictly increasing across processes) and stamps it on the row it inserts or merges. A
@@ -30,6 +43,8 @@ use super::{
     Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef,
 };
 use crate::error::{Error, Result};
+
+mod sessions;
 
 /// How long a connection waits for another writer's lock. 5 seconds.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,6 +65,28 @@ CREATE INDEX IF NOT EXISTS revocations_by_seq ON revocations (seq);
 CREATE INDEX IF NOT EXISTS revocations_by_expiry ON revocations (expires_at);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 1), ('seq', 0);
+CREATE TABLE IF NOT EXISTS sessions (
+    sid TEXT PRIMARY KEY,
+    sub TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER NOT NULL,
+    rotated_at INTEGER NOT NULL,
+    remember_me INTEGER NOT NULL,
+    refresh_window INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    absolute_expires_at INTEGER NOT NULL,
+    claims TEXT NOT NULL,
+    user_agent TEXT,
+    ip TEXT,
+    hash BLOB NOT NULL,
+    parent_hash BLOB,
+    sealed BLOB NOT NULL,
+    ended_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS sessions_by_sub ON sessions (sub);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+UPDATE meta SET value = 2 WHERE name = 'schema' AND value < 2;
 ";
 
 /// The SQLite revocation store: the embedded default, shared by the processes of one machine.
@@ -240,6 +277,37 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Revocation>> {
     }))
 }
 
+/// Stores (or merges) a live entry inside the caller's `BEGIN IMMEDIATE` transaction, stamped
+/// with the next change sequence; returns that sequence.
+fn insert_revocation(tx: &Connection, entry: &Revocation, now: i64) -> rusqlite::Result<i64> {
+    let seq: i64 = tx.query_row(
+        "UPDATE meta SET value = value + 1 WHERE name = 'seq' RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    // An expired leftover row is replaced; a live one keeps the later times.
+    tx.execute(
+        "INSERT INTO revocations (scope, id, revoked_at, expires_at, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (scope, id) DO UPDATE SET \
+           revoked_at = CASE WHEN expires_at <= ?6 THEN excluded.revoked_at \
+                        ELSE max(revoked_at, excluded.revoked_at) END, \
+           expires_at = max(expires_at, excluded.expires_at), \
+           seq = excluded.seq",
+        params![
+            entry.scope.as_str(),
+            entry.id,
+            entry.revoked_at,
+            entry.expires_at,
+            seq,
+            now
+        ],
+    )?;
+    // Opportunistic cleanup: an index range delete, usually of nothing.
+    purge(tx, now)?;
+    Ok(seq)
+}
+
 fn purge(conn: &Connection, now: i64) -> rusqlite::Result<u64> {
     let purged = conn.execute("DELETE FROM revocations WHERE expires_at <= ?1", [now])?;
     Ok(purged as u64)
@@ -256,31 +324,7 @@ impl RevocationStore for SqliteStore {
         let seq = self
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let seq: i64 = tx.query_row(
-                    "UPDATE meta SET value = value + 1 WHERE name = 'seq' RETURNING value",
-                    [],
-                    |r| r.get(0),
-                )?;
-                // An expired leftover row is replaced; a live one keeps the later times.
-                tx.execute(
-                    "INSERT INTO revocations (scope, id, revoked_at, expires_at, seq) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (scope, id) DO UPDATE SET \
-                       revoked_at = CASE WHEN expires_at <= ?6 THEN excluded.revoked_at \
-                                    ELSE max(revoked_at, excluded.revoked_at) END, \
-                       expires_at = max(expires_at, excluded.expires_at), \
-                       seq = excluded.seq",
-                    params![
-                        entry.scope.as_str(),
-                        entry.id,
-                        entry.revoked_at,
-                        entry.expires_at,
-                        seq,
-                        now
-                    ],
-                )?;
-                // Opportunistic cleanup: an index range delete, usually of nothing.
-                purge(&tx, now)?;
+                let seq = insert_revocation(&tx, &entry, now)?;
                 tx.commit()?;
                 Ok(seq)
             })

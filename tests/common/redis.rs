@@ -250,6 +250,11 @@ impl RedisCluster {
         format!("redis+cluster://{}{query}", addrs.join(","))
     }
 
+    /// The three nodes.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
     /// The PTTL of `key` in milliseconds, asked of whichever node holds it.
     pub fn pttl(&self, key: &[u8]) -> i64 {
         for node in &self.nodes {

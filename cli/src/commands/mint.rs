@@ -3,7 +3,7 @@
 use clap::Args;
 use tollgate::{Error, MintOptions, Result, mint, parse_duration};
 
-use crate::context::Context;
+use crate::context::{Context, parse_claim};
 use crate::output::Output;
 
 /// Print a signed access token for SUBJECT.
@@ -61,12 +61,8 @@ pub(crate) async fn run(ctx: &Context, args: MintArgs) -> Result<Output> {
             .map_err(|e| Error::usage(format!("--claims is not valid JSON: {e}")))?;
         options = options.with_claims(&value)?;
     }
-    for pair in args.claim {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| Error::usage(format!("--claim {pair:?} must be NAME=VALUE")))?;
-        let value =
-            serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
+    for pair in &args.claim {
+        let (name, value) = parse_claim(pair)?;
         options = options.with_claim(name, value)?;
     }
     let keyring = ctx.keyring()?;

@@ -7,4 +7,5 @@ pub(crate) mod keys;
 pub(crate) mod mint;
 pub(crate) mod revoke;
 pub(crate) mod serve;
+pub(crate) mod session;
 pub(crate) mod verify;

@@ -16,11 +16,16 @@ use tempfile::TempDir;
 pub const NOW: i64 = 1_800_000_000;
 
 /// Environment variables that would change what the binary does; removed from every command.
-const ENV: [&str; 7] = [
+const ENV: [&str; 12] = [
     "TOLLGATE_KEYS",
     "TOLLGATE_STORE",
     "TOLLGATE_ISSUER",
     "TOLLGATE_AUDIENCE",
+    "TOLLGATE_ACCESS_TTL",
+    "TOLLGATE_REFRESH_WINDOW",
+    "TOLLGATE_REMEMBER_WINDOW",
+    "TOLLGATE_ABSOLUTE_MAX",
+    "TOLLGATE_GRACE",
     "NO_COLOR",
     "CLICOLOR",
     "CLICOLOR_FORCE",

@@ -1,0 +1,205 @@
+//! `tollgate session`: login, refresh, logout, logout-all and list, over the store.
+
+use clap::{Args, Subcommand};
+use tollgate::session::{Device, LoginRequest, SessionConfig};
+use tollgate::{Result, VerifyOptions, parse_duration};
+
+use crate::context::{Context, parse_claim, read_token};
+use crate::output::Output;
+
+/// Sessions: an access token plus a rotating refresh token, kept in the store.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tollgate session login --sub alice --remember-me --claim role=admin > pair.json
+  tollgate session refresh \"$(jq -r .refresh_token pair.json)\"
+  tollgate session list --sub alice
+  tollgate session logout \"$ACCESS_OR_REFRESH_TOKEN\"
+  tollgate session logout-all --sub alice
+Sessions live in the store (--store, default sqlite:./tollgate.db), so separate processes share
+them. Lifetimes: access tokens 15m; refresh tokens 12h from login without --remember-me, 30d
+sliding (capped at 90d from login) with it; the previous refresh token may be replayed for 10s
+after a rotation and returns the same pair; any other reuse revokes the whole session (exit 1,
+reused_refresh_token).")]
+pub(crate) struct SessionArgs {
+    #[command(flatten)]
+    lifetimes: Lifetimes,
+    #[command(subcommand)]
+    command: SessionCommand,
+}
+
+/// Session lifetimes, accepted before or after the subcommand.
+#[derive(Debug, Args)]
+struct Lifetimes {
+    /// Lifetime of the access tokens sessions mint (at most the keyring's max_ttl).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "TOLLGATE_ACCESS_TTL",
+        default_value = "15m"
+    )]
+    access_ttl: String,
+    /// Refresh lifetime without --remember-me, counted from login and not extended by refreshing.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "TOLLGATE_REFRESH_WINDOW",
+        default_value = "12h"
+    )]
+    refresh_window: String,
+    /// Sliding refresh window with --remember-me: each refresh extends it to this from now.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "TOLLGATE_REMEMBER_WINDOW",
+        default_value = "30d"
+    )]
+    remember_window: String,
+    /// Absolute cap of a remembered session, counted from login.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "TOLLGATE_ABSOLUTE_MAX",
+        default_value = "90d"
+    )]
+    absolute_max: String,
+    /// How long after a rotation the previous refresh token still returns the same pair;
+    /// 0 disables it (any reuse revokes the session).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "TOLLGATE_GRACE",
+        default_value = "10s"
+    )]
+    grace: String,
+}
+
+impl Lifetimes {
+    fn config(&self) -> Result<SessionConfig> {
+        Ok(SessionConfig::new()
+            .with_access_ttl(parse_duration(&self.access_ttl)?)
+            .with_refresh_window(parse_duration(&self.refresh_window)?)
+            .with_remember_window(parse_duration(&self.remember_window)?)
+            .with_absolute_max(parse_duration(&self.absolute_max)?)
+            .with_grace(parse_duration(&self.grace)?))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// Start a session; prints {"access_token", "refresh_token", "token_type", "expires_in",
+    /// "refresh_expires_in", "session_id", "remember_me"}.
+    Login(LoginArgs),
+    /// Rotate a refresh token: prints a new pair (same JSON as login); the old token is spent.
+    Refresh {
+        /// The refresh token, `-` for stdin (the default), or @FILE.
+        token: Option<String>,
+    },
+    /// End the session of an access token or a refresh token and revoke its access tokens.
+    Logout {
+        /// The access or refresh token, `-` for stdin (the default), or @FILE.
+        token: Option<String>,
+    },
+    /// End every session of a user and revoke every token issued to them up to now.
+    LogoutAll {
+        /// The user.
+        #[arg(long, value_name = "SUBJECT", allow_hyphen_values = true)]
+        sub: String,
+        /// Keep this session (log out the user's other devices only; no user-wide revocation).
+        #[arg(long, value_name = "SID")]
+        keep: Option<String>,
+    },
+    /// List a user's live sessions, most recently used first.
+    List {
+        /// The user.
+        #[arg(long, value_name = "SUBJECT", allow_hyphen_values = true)]
+        sub: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    /// The user.
+    #[arg(long, value_name = "SUBJECT", allow_hyphen_values = true)]
+    sub: String,
+    /// Remember the login: the long, sliding refresh window instead of the short one.
+    #[arg(long)]
+    remember_me: bool,
+    /// Application claim NAME=VALUE for the session's access tokens; VALUE is JSON when it
+    /// parses as JSON, else a string. Repeatable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    claim: Vec<String>,
+    /// The client's user agent, shown by `session list`.
+    #[arg(long, value_name = "UA")]
+    user_agent: Option<String>,
+    /// The client's IP address, shown by `session list`.
+    #[arg(long, value_name = "IP")]
+    ip: Option<String>,
+}
+
+pub(crate) async fn run(ctx: &Context, args: SessionArgs) -> Result<Output> {
+    let config = args.lifetimes.config()?;
+    let mut options = VerifyOptions::new();
+    if let Some(iss) = &ctx.args.issuer {
+        options = options.with_issuer(iss.clone());
+    }
+    if let Some(aud) = &ctx.args.audience {
+        options = options.with_audience(aud.clone());
+    }
+    // Listing reads the store only; everything else signs, verifies or sizes revocations by the
+    // keyring's max_ttl.
+    let needs_keyring = !matches!(args.command, SessionCommand::List { .. });
+    let gate = ctx
+        .gate(options, needs_keyring)
+        .await?
+        .with_session_config(config);
+    match args.command {
+        SessionCommand::Login(login) => {
+            let mut request = LoginRequest::new(login.sub)
+                .with_remember_me(login.remember_me)
+                .with_device(Device::new(login.user_agent, login.ip));
+            for pair in &login.claim {
+                let (name, value) = parse_claim(pair)?;
+                request = request.with_claim(name, value)?;
+            }
+            Ok(Output::Pair(gate.login(&request).await?))
+        }
+        SessionCommand::Refresh { token } => {
+            let token = read_token(token.as_deref())?;
+            Ok(Output::Pair(gate.refresh(&token).await?))
+        }
+        SessionCommand::Logout { token } => {
+            let token = read_token(token.as_deref())?;
+            gate.logout(&token).await?;
+            Ok(Output::LoggedOut)
+        }
+        SessionCommand::LogoutAll { sub, keep: None } => {
+            let ended = gate.logout_all(&sub).await?;
+            Ok(Output::LoggedOutAll {
+                sub,
+                ended,
+                kept: None,
+            })
+        }
+        SessionCommand::LogoutAll {
+            sub,
+            keep: Some(keep),
+        } => {
+            let ended = gate.end_other_sessions(&sub, &keep).await?;
+            Ok(Output::LoggedOutAll {
+                sub,
+                ended,
+                kept: Some(keep),
+            })
+        }
+        SessionCommand::List { sub } => Ok(Output::Sessions {
+            sessions: gate.sessions(&sub).await?,
+            sub,
+            now: gate.clock().now(),
+        }),
+    }
+}

@@ -1,0 +1,540 @@
+//! `tollgate session`: every subcommand as a black box, its exit codes (0, 1, 2, 3) and JSON
+//! shapes, sessions shared by separate processes through the SQLite default and through Redis.
+
+mod common;
+#[path = "../../tests/common/redis.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_server;
+
+use common::{NOW, Out, Ring, segment};
+use serde_json::Value;
+
+fn ring() -> Ring {
+    let ring = Ring::new();
+    ring.generate("EdDSA");
+    ring
+}
+
+/// `session ARGS` at `now`, with `--json` first when `json`.
+fn session(ring: &Ring, now: i64, args: &[&str]) -> Out {
+    let mut all = vec!["session"];
+    all.extend_from_slice(args);
+    ring.at(now, &all)
+}
+
+fn login(ring: &Ring, now: i64, extra: &[&str]) -> Value {
+    let mut args = vec!["login", "--sub", "alice"];
+    args.extend_from_slice(extra);
+    session(ring, now, &args).ok().json()
+}
+
+fn field(pair: &Value, name: &str) -> String {
+    pair[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {pair:#}"))
+        .to_owned()
+}
+
+/// `--json session ARGS` that must fail with `code`; returns the error kind.
+fn fails(ring: &Ring, now: i64, code: i32, args: &[&str]) -> String {
+    let mut all = vec!["--json", "session"];
+    all.extend_from_slice(args);
+    let out = ring.at(now, &all).code(code);
+    out.kind()
+}
+
+/// `--json verify TOKEN` at `now`: (exit code, JSON).
+fn verify(ring: &Ring, now: i64, token: &str) -> (i32, Value) {
+    let out = ring.verify_at(now, token, &[]);
+    let json = out.json();
+    (out.code, json)
+}
+
+#[test]
+fn login_prints_the_contract_pair() {
+    let ring = ring();
+    for json in [false, true] {
+        let mut args = vec![];
+        if json {
+            args.push("--json");
+        }
+        args.extend_from_slice(&[
+            "session",
+            "login",
+            "--sub",
+            "alice",
+            "--claim",
+            "role=admin",
+        ]);
+        let pair = ring.at(NOW, &args).ok().json();
+        let mut keys: Vec<&str> = pair
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "access_token",
+                "expires_in",
+                "refresh_expires_in",
+                "refresh_token",
+                "remember_me",
+                "session_id",
+                "token_type"
+            ]
+        );
+        assert_eq!(pair["token_type"], "Bearer");
+        assert_eq!(pair["expires_in"], 900);
+        assert_eq!(pair["refresh_expires_in"], 12 * 3600);
+        assert_eq!(pair["remember_me"], false);
+        let sid = field(&pair, "session_id");
+        assert!(common::is_uuid(&sid));
+        assert!(field(&pair, "refresh_token").starts_with(&format!("tgr1.{sid}.1.")));
+        // The access token is a JWT of the session that verifies in another process.
+        let access = field(&pair, "access_token");
+        let claims = segment(&access, 1);
+        assert_eq!(
+            (claims["sid"].as_str(), claims["role"].as_str()),
+            (Some(sid.as_str()), Some("admin"))
+        );
+        let (code, v) = verify(&ring, NOW + 1, &access);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["claims"]["sub"], "alice");
+    }
+    let pair = login(
+        &ring,
+        NOW,
+        &[
+            "--remember-me",
+            "--user-agent",
+            "curl/8",
+            "--ip",
+            "192.0.2.1",
+        ],
+    );
+    assert_eq!(pair["remember_me"], true);
+    assert_eq!(pair["refresh_expires_in"], 30 * 86_400);
+}
+
+#[test]
+fn refresh_rotates_and_a_replay_within_grace_returns_the_same_pair() {
+    let ring = ring();
+    let first = login(&ring, NOW, &[]);
+    let refresh = field(&first, "refresh_token");
+    let second = session(&ring, NOW + 60, &["refresh", &refresh]).ok();
+    let pair = second.json();
+    assert_eq!(pair["session_id"], first["session_id"]);
+    assert!(field(&pair, "refresh_token").contains(".2."));
+    assert_eq!(pair["refresh_expires_in"], 12 * 3600 - 60);
+    // Through stdin and @FILE, 5 seconds later: the very same output.
+    let replay = ring
+        .stdin(NOW + 65, &["session", "refresh", "-"], &refresh)
+        .ok();
+    let file = ring.write("refresh.txt", format!("{refresh}\n"));
+    let from_file = ring
+        .at(
+            NOW + 65,
+            &["--json", "session", "refresh", &format!("@{file}")],
+        )
+        .ok();
+    assert_eq!(replay.stdout, from_file.stdout);
+    let replayed = replay.json();
+    assert_eq!(replayed["refresh_token"], pair["refresh_token"]);
+    assert_eq!(replayed["access_token"], pair["access_token"]);
+    assert_eq!(replayed["expires_in"], 900 - 5);
+    // And the successor rotates on.
+    let third = session(
+        &ring,
+        NOW + 70,
+        &["refresh", &field(&pair, "refresh_token")],
+    )
+    .ok();
+    assert!(field(&third.json(), "refresh_token").contains(".3."));
+}
+
+#[test]
+fn reuse_is_exit_1_and_revokes_the_session() {
+    let ring = ring();
+    let first = login(&ring, NOW, &["--remember-me"]);
+    let stolen = field(&first, "refresh_token");
+    let second = session(&ring, NOW + 60, &["refresh", &stolen]).ok().json();
+    let third = session(
+        &ring,
+        NOW + 120,
+        &["refresh", &field(&second, "refresh_token")],
+    )
+    .ok()
+    .json();
+    let out = ring
+        .at(NOW + 130, &["--json", "session", "refresh", &stolen])
+        .code(1);
+    let v = out.json();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["error"]["kind"], "reused_refresh_token");
+    let sid = field(&first, "session_id");
+    assert_eq!(v["error"]["session"], format!("{}…", &sid[..8]));
+    assert!(
+        out.stderr.contains("refresh token already used"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains(&sid), "only a prefix of the session id");
+    // Human mode: the message on stderr, nothing on stdout.
+    let human = session(&ring, NOW + 130, &["refresh", &stolen]).code(1);
+    assert!(human.stdout.is_empty());
+    // The user's current tokens are dead too.
+    let (code, v) = verify(&ring, NOW + 131, &field(&third, "access_token"));
+    assert_eq!((code, v["error"]["kind"].as_str()), (1, Some("revoked")));
+    assert_eq!(v["error"]["scope"], "session");
+    assert_eq!(
+        fails(
+            &ring,
+            NOW + 131,
+            1,
+            &["refresh", &field(&third, "refresh_token")]
+        ),
+        "unknown_session"
+    );
+    // A new login works.
+    let fresh = login(&ring, NOW + 140, &[]);
+    assert_eq!(
+        verify(&ring, NOW + 141, &field(&fresh, "access_token")).0,
+        0
+    );
+}
+
+#[test]
+fn grace_is_configurable_by_flag_and_env() {
+    let ring = ring();
+    for how in ["flag", "env"] {
+        let first = login(&ring, NOW, &[]);
+        let refresh = field(&first, "refresh_token");
+        let mut cmd = ring.cmd();
+        cmd.args(["--now", &NOW.to_string(), "session", "refresh", &refresh]);
+        common::run(&mut cmd).ok();
+        let mut cmd = ring.cmd();
+        cmd.args([
+            "--json",
+            "--now",
+            &(NOW + 1).to_string(),
+            "session",
+            "refresh",
+            &refresh,
+        ]);
+        match how {
+            "flag" => cmd.args(["--grace", "0"]),
+            _ => cmd.env("TOLLGATE_GRACE", "0s"),
+        };
+        let out = common::run(&mut cmd).code(1);
+        assert_eq!(out.kind(), "reused_refresh_token", "{how}");
+    }
+    // Lifetimes too: a 5-minute access token, a 1-hour session window.
+    let pair = ring
+        .at(
+            NOW,
+            &[
+                "session",
+                "--access-ttl",
+                "5m",
+                "login",
+                "--sub",
+                "bob",
+                "--refresh-window",
+                "1h",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        (
+            pair["expires_in"].as_i64(),
+            pair["refresh_expires_in"].as_i64()
+        ),
+        (Some(300), Some(3600))
+    );
+}
+
+#[test]
+fn session_only_refresh_tokens_end_after_12_hours() {
+    let ring = ring();
+    let pair = login(&ring, NOW, &[]);
+    let pair = session(
+        &ring,
+        NOW + 11 * 3600,
+        &["refresh", &field(&pair, "refresh_token")],
+    )
+    .ok()
+    .json();
+    assert_eq!(pair["refresh_expires_in"], 3600);
+    assert_eq!(
+        fails(
+            &ring,
+            NOW + 12 * 3600,
+            1,
+            &["refresh", &field(&pair, "refresh_token")]
+        ),
+        "unknown_session"
+    );
+}
+
+#[test]
+fn tokens_are_not_interchangeable() {
+    let ring = ring();
+    let pair = login(&ring, NOW, &[]);
+    let (code, v) = verify(&ring, NOW, &field(&pair, "refresh_token"));
+    assert_eq!(
+        (code, v["error"]["kind"].as_str()),
+        (1, Some("wrong_token_type"))
+    );
+    assert_eq!(
+        fails(&ring, NOW, 1, &["refresh", &field(&pair, "access_token")]),
+        "wrong_token_type"
+    );
+    assert_eq!(fails(&ring, NOW, 1, &["refresh", "nonsense"]), "malformed");
+    let unknown = format!(
+        "tgr1.{}.1.{}",
+        "0c9a1c2e-0b7d-4e5f-8a9b-0c1d2e3f4a5b",
+        "A".repeat(43)
+    );
+    assert_eq!(
+        fails(&ring, NOW, 1, &["refresh", &unknown]),
+        "unknown_session"
+    );
+}
+
+#[test]
+fn logout_with_an_access_or_a_refresh_token() {
+    let ring = ring();
+    let a = login(&ring, NOW, &[]);
+    let b = login(&ring, NOW, &[]);
+    let out = session(&ring, NOW + 1, &["logout", &field(&a, "access_token")]).ok();
+    assert!(out.stdout.contains("logged out"), "{}", out.stdout);
+    let v = ring
+        .at(
+            NOW + 1,
+            &["--json", "session", "logout", &field(&b, "refresh_token")],
+        )
+        .ok()
+        .json();
+    assert_eq!(v, serde_json::json!({"logged_out": true}));
+    for pair in [&a, &b] {
+        let (code, v) = verify(&ring, NOW + 2, &field(pair, "access_token"));
+        assert_eq!((code, v["error"]["scope"].as_str()), (1, Some("session")));
+        assert_eq!(
+            fails(
+                &ring,
+                NOW + 2,
+                1,
+                &["refresh", &field(pair, "refresh_token")]
+            ),
+            "unknown_session"
+        );
+    }
+    assert_eq!(
+        fails(&ring, NOW + 2, 1, &["logout", &field(&b, "refresh_token")]),
+        "unknown_session"
+    );
+    // A tampered access token is refused, and ends nothing.
+    let c = login(&ring, NOW, &[]);
+    let tampered = common::flip_signature(&field(&c, "access_token"));
+    assert_eq!(
+        fails(&ring, NOW + 3, 1, &["logout", &tampered]),
+        "bad_signature"
+    );
+    assert_eq!(verify(&ring, NOW + 3, &field(&c, "access_token")).0, 0);
+}
+
+#[test]
+fn list_and_logout_all() {
+    let ring = ring();
+    let a = login(
+        &ring,
+        NOW,
+        &["--user-agent", "Firefox", "--ip", "192.0.2.1"],
+    );
+    let b = login(&ring, NOW + 10, &["--remember-me"]);
+    let bob = ring
+        .at(NOW, &["session", "login", "--sub", "bob"])
+        .ok()
+        .json();
+
+    let table = session(&ring, NOW + 20, &["list", "--sub", "alice"]).ok();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", table.stdout);
+    assert!(lines[0].starts_with("SESSION"), "{}", lines[0]);
+    assert!(
+        lines[1].starts_with(&field(&b, "session_id")),
+        "most recent first"
+    );
+    assert!(lines[2].contains("Firefox (192.0.2.1)"), "{}", lines[2]);
+
+    let v = ring
+        .at(NOW + 20, &["--json", "session", "list", "--sub", "alice"])
+        .ok()
+        .json();
+    assert_eq!(v["sub"], "alice");
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    let first = &sessions[0];
+    assert_eq!(first["sid"], b["session_id"]);
+    assert_eq!(first["remember_me"], true);
+    for key in [
+        "sid",
+        "sub",
+        "created",
+        "last_used",
+        "remember_me",
+        "expires_at",
+        "absolute_expires_at",
+        "generation",
+        "device",
+    ] {
+        assert!(first.get(key).is_some(), "no {key} in {first:#}");
+    }
+    assert_eq!(sessions[1]["device"]["user_agent"], "Firefox");
+    assert_eq!(sessions[1]["device"]["ip"], "192.0.2.1");
+
+    // Log out the other devices, then everything.
+    let v = ring
+        .at(
+            NOW + 30,
+            &[
+                "--json",
+                "session",
+                "logout-all",
+                "--sub",
+                "alice",
+                "--keep",
+                &field(&a, "session_id"),
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        v,
+        serde_json::json!({"sub": "alice", "ended": 1, "kept": field(&a, "session_id")})
+    );
+    assert_eq!(verify(&ring, NOW + 31, &field(&a, "access_token")).0, 0);
+    assert_eq!(verify(&ring, NOW + 31, &field(&b, "access_token")).0, 1);
+
+    let out = session(&ring, NOW + 40, &["logout-all", "--sub", "alice"]).ok();
+    assert!(
+        out.stdout.starts_with("ended 1 session(s) of alice"),
+        "{}",
+        out.stdout
+    );
+    let v = ring
+        .at(NOW + 41, &["--json", "session", "list", "--sub", "alice"])
+        .ok()
+        .json();
+    assert_eq!(v["sessions"], serde_json::json!([]));
+    let empty = session(&ring, NOW + 41, &["list", "--sub", "alice"]).ok();
+    assert!(empty.stdout.is_empty() && empty.stderr.contains("no live sessions"));
+    let (code, v) = verify(&ring, NOW + 41, &field(&a, "access_token"));
+    assert_eq!(code, 1);
+    assert!(["session", "user"].contains(&v["error"]["scope"].as_str().unwrap()));
+    assert_eq!(verify(&ring, NOW + 41, &field(&bob, "access_token")).0, 0);
+    let v = ring
+        .at(
+            NOW + 50,
+            &["--json", "session", "logout-all", "--sub", "alice"],
+        )
+        .ok()
+        .json();
+    assert_eq!(v, serde_json::json!({"sub": "alice", "ended": 0}));
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let ring = ring();
+    for args in [
+        vec!["login"],
+        vec!["login", "--sub", "alice", "--claim", "no-equals"],
+        vec!["login", "--sub", "alice", "--claim", "sid=x"],
+        vec!["login", "--sub", "alice", "--grace", "soon"],
+        vec!["login", "--sub", "alice", "--access-ttl", "2d"],
+        vec!["login", "--sub", ""],
+        vec!["list"],
+        vec!["logout-all"],
+        vec!["frobnicate"],
+        vec!["refresh", "@/nonexistent/file"],
+    ] {
+        assert_eq!(fails(&ring, NOW, 2, &args), "usage", "{args:?}");
+    }
+    let out = ring
+        .at(
+            NOW,
+            &[
+                "--json",
+                "--store",
+                "mysql://x",
+                "session",
+                "list",
+                "--sub",
+                "a",
+            ],
+        )
+        .code(2);
+    assert_eq!(out.kind(), "usage");
+}
+
+#[test]
+fn environment_failures_are_exit_3() {
+    // No keyring: bad_key.
+    let empty = Ring::new();
+    assert_eq!(
+        fails(&empty, NOW, 3, &["login", "--sub", "alice"]),
+        "bad_key"
+    );
+    // Listing needs no keyring.
+    empty.at(NOW, &["session", "list", "--sub", "alice"]).ok();
+    // An unreachable store fails closed.
+    let ring = ring();
+    let port = redis_server::free_port();
+    let url = format!("redis://127.0.0.1:{port}/0?timeout=300ms");
+    for args in [
+        vec!["login", "--sub", "alice"],
+        vec!["list", "--sub", "alice"],
+        vec!["logout-all", "--sub", "alice"],
+    ] {
+        let mut all = vec!["--json", "--store", &url, "session"];
+        all.extend_from_slice(&args);
+        let out = ring.at(NOW, &all).code(3);
+        assert_eq!(out.kind(), "store_unavailable", "{args:?}");
+    }
+}
+
+#[test]
+fn sessions_in_redis_are_shared_by_every_process() {
+    let Some(server) =
+        redis_server::RedisServer::start("sessions_in_redis_are_shared_by_every_process")
+    else {
+        return;
+    };
+    let ring = ring();
+    let url = server.url("?prefix=cli:");
+    let with_store = |now: i64, args: &[&str]| {
+        let mut all = vec!["--json", "--store", url.as_str(), "session"];
+        all.extend_from_slice(args);
+        ring.at(now, &all)
+    };
+    let first = with_store(NOW, &["login", "--sub", "alice"]).ok().json();
+    let second = with_store(NOW + 1, &["refresh", &field(&first, "refresh_token")])
+        .ok()
+        .json();
+    with_store(NOW + 2, &["refresh", &field(&second, "refresh_token")]).ok();
+    let out = with_store(NOW + 20, &["refresh", &field(&first, "refresh_token")]).code(1);
+    assert_eq!(out.kind(), "reused_refresh_token");
+    let list = with_store(NOW + 21, &["list", "--sub", "alice"])
+        .ok()
+        .json();
+    assert_eq!(list["sessions"], serde_json::json!([]));
+    // The family lives in Redis under the session's hash tag, with a TTL.
+    let sid = field(&first, "session_id");
+    let key = format!("cli:{{s:{sid}}}:f");
+    let ttl: i64 = server.cmd(redis::cmd("TTL").arg(&key));
+    assert!(ttl > 0 && ttl <= 12 * 3600, "TTL {ttl}");
+}

@@ -1,0 +1,367 @@
+//! The store side of sessions: the [`SessionStore`] trait, the per-session record it keeps, and
+//! the rotation rule every backend applies in one atomic step.
+
+use std::fmt;
+use std::future::Future;
+
+use serde_json::{Map, Value};
+
+use super::Device;
+use super::refresh::{SecretHash, digests_match};
+use crate::error::Result;
+use crate::store::RevocationStore;
+
+/// One session (a refresh-token family), as a store keeps it.
+///
+/// It holds no secret: the current refresh secret and its parent only as SHA-256 digests, and the
+/// current secret once more sealed under a key derived from the parent's secret (for the grace
+/// window). Reading every record of a store lets nobody refresh or mint anything.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session id (a lower-case UUID), the `sid` claim of its access tokens.
+    pub sid: String,
+    /// The user.
+    pub sub: String,
+    /// The generation of the current refresh token: 1 at login, +1 per rotation.
+    pub generation: u64,
+    /// Login time (Unix seconds).
+    pub created: i64,
+    /// Time of the last login or rotation.
+    pub last_used: i64,
+    /// Time of the last rotation (the login time before the first one); the grace window counts
+    /// from it.
+    pub rotated_at: i64,
+    /// Whether the login asked to be remembered.
+    pub remember_me: bool,
+    /// The sliding refresh window in seconds: each rotation moves `expires_at` to
+    /// `min(now + window, absolute_expires_at)`.
+    pub window: i64,
+    /// When the current refresh token stops working unless rotated (Unix seconds).
+    pub expires_at: i64,
+    /// The hard end of the session, whatever happens (Unix seconds).
+    pub absolute_expires_at: i64,
+    /// Application claims copied into every access token of the session.
+    pub claims: Map<String, Value>,
+    /// Where the login came from.
+    pub device: Device,
+    /// SHA-256 of the current refresh secret.
+    pub hash: SecretHash,
+    /// SHA-256 of the previous refresh secret (none before the first rotation).
+    pub parent_hash: Option<SecretHash>,
+    /// The current refresh secret sealed under a key derived from the previous one (empty
+    /// before the first rotation).
+    pub sealed: Vec<u8>,
+    /// When the session was ended (logout, logout-all, reuse detection), if it was.
+    pub ended_at: Option<i64>,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("sid", &self.sid)
+            .field("sub", &self.sub)
+            .field("generation", &self.generation)
+            .field("created", &self.created)
+            .field("last_used", &self.last_used)
+            .field("rotated_at", &self.rotated_at)
+            .field("remember_me", &self.remember_me)
+            .field("expires_at", &self.expires_at)
+            .field("absolute_expires_at", &self.absolute_expires_at)
+            .field("ended_at", &self.ended_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionRecord {
+    /// Whether the session can still be refreshed at `now`: not ended and not expired.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.ended_at.is_none() && self.expires_at > now
+    }
+}
+
+/// One refresh attempt, as the store sees it: the presented generation and secret digest, and
+/// the successor to install if the presented token is current.
+#[derive(Clone)]
+pub struct Rotation {
+    /// The session named by the presented token.
+    pub sid: String,
+    /// The presented generation.
+    pub generation: u64,
+    /// SHA-256 of the presented secret.
+    pub hash: SecretHash,
+    /// SHA-256 of the successor secret.
+    pub next_hash: SecretHash,
+    /// The successor secret sealed under a key derived from the presented secret.
+    pub sealed: Vec<u8>,
+    /// The grace window in seconds (0 disables it).
+    pub grace: i64,
+    /// When the session revocation written on reuse expires (now + the longest access-token
+    /// lifetime + leeway).
+    pub revocation_expires_at: i64,
+}
+
+impl fmt::Debug for Rotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rotation")
+            .field("sid", &self.sid)
+            .field("generation", &self.generation)
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`SessionStore::rotate_session`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The presented token was current: the session moved to the next generation (the record
+    /// as stored now).
+    Rotated(SessionRecord),
+    /// The presented token is the immediate parent and the rotation happened within the grace
+    /// window: nothing changed; the record's `sealed` holds the successor for the caller to open.
+    Grace(SessionRecord),
+    /// Any other presentation of a known live session: the session is now ended and a
+    /// session-scope revocation was written (the record as stored now).
+    Reused(SessionRecord),
+    /// No such session, or it has ended, expired, or been revoked by session: nothing changed.
+    Unknown,
+}
+
+impl Rotation {
+    /// The rotation rule, which every store applies to its record inside one atomic step
+    /// (a lock, a transaction, a Lua script), then persists as the outcome says:
+    ///
+    /// - the record is missing, ended, expired (`expires_at <= now`) or its session is revoked
+    ///   (`session_revoked`): [`RotateOutcome::Unknown`], nothing changes;
+    /// - the presented generation is current and its digest matches (compared in constant
+    ///   time): generation + 1, the new digest and sealed successor, `rotated_at` and
+    ///   `last_used` = now, `expires_at = min(now + window, absolute_expires_at)`:
+    ///   [`RotateOutcome::Rotated`], store the record;
+    /// - the presented generation is the immediate parent, its digest matches the parent digest,
+    ///   the grace window is on and `now - rotated_at <= grace`: [`RotateOutcome::Grace`],
+    ///   nothing changes;
+    /// - anything else (an older generation, a wrong digest, the parent after the grace window):
+    ///   `ended_at = now`: [`RotateOutcome::Reused`]; store the record AND the session
+    ///   revocation `(session, sid, now, revocation_expires_at)` in the same atomic step.
+    pub fn apply(
+        &self,
+        record: Option<SessionRecord>,
+        session_revoked: bool,
+        now: i64,
+    ) -> RotateOutcome {
+        let Some(mut record) = record else {
+            return RotateOutcome::Unknown;
+        };
+        if !record.is_live(now) || session_revoked || record.sid != self.sid {
+            return RotateOutcome::Unknown;
+        }
+        if self.generation == record.generation && digests_match(&self.hash, &record.hash) {
+            record.generation += 1;
+            record.parent_hash = Some(record.hash);
+            record.hash = self.next_hash;
+            record.sealed.clone_from(&self.sealed);
+            record.rotated_at = now;
+            record.last_used = now;
+            record.expires_at = now
+                .saturating_add(record.window)
+                .min(record.absolute_expires_at);
+            return RotateOutcome::Rotated(record);
+        }
+        let is_parent = self.generation.checked_add(1) == Some(record.generation)
+            && record
+                .parent_hash
+                .is_some_and(|parent| digests_match(&self.hash, &parent));
+        if is_parent && self.grace > 0 && now.saturating_sub(record.rotated_at) <= self.grace {
+            return RotateOutcome::Grace(record);
+        }
+        record.ended_at = Some(now);
+        RotateOutcome::Reused(record)
+    }
+}
+
+/// Stores that keep sessions (refresh-token families) next to their revocations.
+///
+/// Few verbs: create, rotate (ONE atomic step), get, list by user, end one, end all of a user,
+/// purge. Every method takes `now` (Unix seconds, from the gate's [`Clock`](crate::Clock)).
+/// Implement it with `async fn`, like [`RevocationStore`].
+///
+/// A store must keep the rotation atomic: two refreshes of one token, from any number of
+/// processes at once, must see one another's effect, so that exactly one rotates. The built-in
+/// stores use a mutex (memory), `BEGIN IMMEDIATE` (SQLite) and one Lua script (Redis).
+pub trait SessionStore: RevocationStore {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    ///
+    /// `store_unavailable` when the store cannot be reached.
+    fn create_session(
+        &self,
+        record: &SessionRecord,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Applies [`Rotation::apply`] to the session `rotation.sid` and persists its outcome, all
+    /// in one atomic step (including the session revocation on reuse).
+    ///
+    /// # Errors
+    ///
+    /// `store_unavailable` when the store cannot be reached.
+    fn rotate_session(
+        &self,
+        rotation: &Rotation,
+        now: i64,
+    ) -> impl Future<Output = Result<RotateOutcome>> + Send;
+
+    /// The session `sid` if its record still exists (ended sessions included until they
+    /// expire; check [`SessionRecord::is_live`]).
+    ///
+    /// # Errors
+    ///
+    /// `store_unavailable` when the store cannot be reached.
+    fn session(
+        &self,
+        sid: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<SessionRecord>>> + Send;
+
+    /// The live sessions of `sub`, in no particular order.
+    ///
+    /// # Errors
+    ///
+    /// `store_unavailable` when the store cannot be reached.
+    fn user_sessions(
+        &self,
+        sub: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>>> + Send;
+
+    /// Ends the session `sid` (only if it belongs to `sub`, when given): marks it ended and
+    /// writes the session revocation `(session, sid, now, revocation_expires_at)` in one atomic
+    /// step. Returns the record if the session was live.
+    ///
+    /// # Errors
+    ///
+    /// `store_unavailable` when the store cannot be reached.
+    fn end_session(
+        &self,
+        sid: &str,
+        sub: Option<&str>,
+        revocation_expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<SessionRecord>>> + Send;
+
+    /// Ends every live session of `sub` except `keep`, as [`end_session`](Self::end_session)
+    /// does one; returns how many it ended.
+    ///
+    /// # Errors
+    ///
+    /// `store_unavailable` when the store cannot be reached.
+    fn end_user_sessions(
+        &self,
+        sub: &str,
+        keep: Option<&str>,
+        revocation_expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Deletes the records of expired sessions; returns how many (Redis returns 0: key TTLs
+    /// do it).
+    ///
+    /// # Errors
+    ///
+    /// `store_unavailable` when the store cannot be reached.
+    fn purge_sessions(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SID: &str = "3f9a1c2e-0b7d-4e5f-8a9b-0c1d2e3f4a5b";
+
+    fn record() -> SessionRecord {
+        SessionRecord {
+            sid: SID.into(),
+            sub: "alice".into(),
+            generation: 3,
+            created: 100,
+            last_used: 200,
+            rotated_at: 200,
+            remember_me: true,
+            window: 1000,
+            expires_at: 1200,
+            absolute_expires_at: 1500,
+            claims: Map::new(),
+            device: Device::default(),
+            hash: [3; 32],
+            parent_hash: Some([2; 32]),
+            sealed: vec![9; 60],
+            ended_at: None,
+        }
+    }
+
+    fn rotation(generation: u64, hash: u8, grace: i64) -> Rotation {
+        Rotation {
+            sid: SID.into(),
+            generation,
+            hash: [hash; 32],
+            next_hash: [4; 32],
+            sealed: vec![7; 60],
+            grace,
+            revocation_expires_at: 5000,
+        }
+    }
+
+    #[test]
+    fn current_rotates_and_slides_up_to_the_cap() {
+        let RotateOutcome::Rotated(r) = rotation(3, 3, 10).apply(Some(record()), false, 300) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.generation, r.hash, r.parent_hash),
+            (4, [4; 32], Some([3; 32]))
+        );
+        assert_eq!((r.rotated_at, r.last_used, r.expires_at), (300, 300, 1300));
+        assert_eq!(r.sealed, vec![7; 60]);
+        let RotateOutcome::Rotated(r) = rotation(3, 3, 10).apply(Some(record()), false, 1100)
+        else {
+            panic!()
+        };
+        assert_eq!(r.expires_at, 1500, "capped by the absolute expiry");
+    }
+
+    #[test]
+    fn the_parent_within_grace_gets_the_sealed_successor() {
+        let base = record();
+        assert_eq!(
+            rotation(2, 2, 10).apply(Some(base.clone()), false, 210),
+            RotateOutcome::Grace(base.clone())
+        );
+        for (r, now) in [
+            (rotation(2, 2, 10), 211), // after the window
+            (rotation(2, 2, 0), 200),  // grace disabled
+            (rotation(2, 9, 10), 205), // wrong digest
+            (rotation(1, 2, 10), 205), // older generation
+            (rotation(3, 9, 10), 205), // current generation, wrong digest
+            (rotation(4, 3, 10), 205), // a future generation
+        ] {
+            let RotateOutcome::Reused(ended) = r.apply(Some(base.clone()), false, now) else {
+                panic!("{r:?} at {now}")
+            };
+            assert_eq!(ended.ended_at, Some(now));
+            assert_eq!(ended.generation, 3);
+        }
+    }
+
+    #[test]
+    fn ended_expired_revoked_and_missing_sessions_are_unknown() {
+        let r = rotation(3, 3, 10);
+        assert_eq!(r.apply(None, false, 300), RotateOutcome::Unknown);
+        assert_eq!(r.apply(Some(record()), true, 300), RotateOutcome::Unknown);
+        assert_eq!(r.apply(Some(record()), false, 1200), RotateOutcome::Unknown);
+        let ended = SessionRecord {
+            ended_at: Some(250),
+            ..record()
+        };
+        assert_eq!(r.apply(Some(ended), false, 300), RotateOutcome::Unknown);
+    }
+}
