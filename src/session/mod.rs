@@ -115,6 +115,7 @@
 //! # }).unwrap();
 //! ```
 
+mod inspect;
 mod refresh;
 mod store;
 
@@ -124,6 +125,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use inspect::RefreshTokenInfo;
 pub use refresh::{REFRESH_TOKEN_PREFIX, SecretHash};
 pub use store::{RotateOutcome, Rotation, SessionRecord, SessionStore};
 
@@ -634,7 +636,9 @@ impl<S: SessionStore> Gate<S> {
     }
 
     /// Ends the session of an access token (whose signature must verify; it may have expired)
-    /// or of a refresh token, and revokes its live access tokens.
+    /// or of a refresh token (the session's current one or the one it replaced: a token with
+    /// the right session id but a wrong secret ends nothing), and revokes its live access
+    /// tokens.
     ///
     /// # Errors
     ///
@@ -646,6 +650,11 @@ impl<S: SessionStore> Gate<S> {
         let expires_at = now.saturating_add(self.scope_lifetime());
         if token.starts_with(REFRESH_TOKEN_PREFIX) {
             let presented = RefreshToken::parse(token)?;
+            // Only a genuine token (the current secret or its parent) ends the session: the
+            // session id alone, which every access token carries, must not be enough.
+            if self.refresh_session(token).await?.is_none() {
+                return Err(unknown_session(&presented.sid));
+            }
             return match self
                 .store()
                 .end_session(&presented.sid, None, expires_at, now)
