@@ -172,11 +172,13 @@ async function check() {
       $('reason').textContent = 'The store is unavailable; retrying.';
       return;
     }
-    signedOut(
-      me === null
-        ? 'not signed in'
-        : `access token ${word(r.kind)}; refresh token ${word(f.kind)}`,
-    );
+    let why = 'not signed in';
+    if (me !== null && r.kind === 'missing_token' && f.kind === 'missing_token') {
+      why = 'the cookies were cleared (logged out in another tab of this browser)';
+    } else if (me !== null) {
+      why = `the session was ended elsewhere (access token: ${word(r.kind)}; refresh token: ${word(f.kind)})`;
+    }
+    signedOut(why);
     return;
   }
   // 503 or no answer: keep what is shown, say why, try again.
