@@ -778,7 +778,10 @@ fn a_store_that_goes_down_is_503_and_keeps_the_cookies() {
     redis.restart();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while post_form(addr, "/session/login", Some(&s.auth), "sub=alice").status != 200 {
-        assert!(std::time::Instant::now() < deadline, "the store never came back");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never came back"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
