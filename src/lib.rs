@@ -46,7 +46,7 @@
 //! | [`gate`] | [`Gate`]: keyring + store + clock: verify with revocation, revoke |
 //! | [`session`] | login, refresh rotation with reuse detection, logout, logout-all, session list |
 //! | `axum` | (feature `axum`) the `Authenticated<C>` extractor, the `require` layer, cookies, CSRF |
-//! | `server` | (feature `server`) the HTTP service of `tollgate serve`: JWKS, introspection, revocation, health, metrics |
+//! | `server` | (feature `server`) the HTTP service of `tollgate serve`: JWKS, introspection, revocation, session endpoints, health, metrics, the demo page |
 //!
 //! # Features
 //!

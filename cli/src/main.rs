@@ -28,7 +28,8 @@ use crate::output::Output;
     long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
         Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
         tollgate inspect @token.jwt\n  tollgate revoke --user alice\n  \
-        tollgate session login --sub alice --remember-me\n  tollgate serve --listen 127.0.0.1:8080",
+        tollgate session login --sub alice --remember-me\n  tollgate serve --listen 127.0.0.1:8080\n  \
+        tollgate serve --demo                # a demo page at http://127.0.0.1:8080/",
     after_help = exit::EXIT_STATUS
 )]
 struct Cli {
@@ -52,7 +53,8 @@ enum Command {
     Revoke(revoke::RevokeArgs),
     /// Sessions: login, refresh (rotation with reuse detection), logout, logout-all, list.
     Session(session::SessionArgs),
-    /// Serve JWKS, introspection, revocation, health and metrics over HTTP.
+    /// Serve JWKS, introspection, revocation, session endpoints, health and metrics over HTTP
+    /// (--demo: and a demo page).
     Serve(serve::ServeArgs),
     /// Create and list the callers allowed on the service's trusted endpoints.
     Clients(clients::ClientsArgs),

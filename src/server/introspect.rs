@@ -9,8 +9,13 @@
 //! be asked the answer is 503 (`temporarily_unavailable`, kind `store_unavailable`), never
 //! `active`.
 //!
-//! `token_type_hint` is accepted and, as RFC 7662 §2.1 allows, ignored: only access tokens are
-//! introspected for now.
+//! Refresh tokens are introspected too: recognised by their `tgr1.` prefix (an access token is
+//! a compact JWS and never has it), so `token_type_hint` is accepted and, as RFC 7662 §2.1
+//! allows, not needed. The current refresh token of a live session answers `{"active":true,
+//! "token_type":"refresh_token", "sub", "sid", "exp" (when it stops working unless used),
+//! "iat" (when it was issued), "remember_me", "generation"}`, with nothing secret; a spent,
+//! forged or unknown one, or one whose session ended or was revoked, `{"active":false}`.
+//! Introspecting a refresh token does not spend it and never counts as a reuse.
 
 use ::axum::extract::State;
 use ::axum::http::StatusCode;
@@ -22,6 +27,7 @@ use super::clients::Caller;
 use super::oauth::{OAuthError, OAuthForm, TokenRequest};
 use crate::axum::json_response;
 use crate::error::Class;
+use crate::session::REFRESH_TOKEN_PREFIX;
 use crate::token::Verified;
 
 /// `POST /introspect`.
@@ -34,6 +40,9 @@ pub(crate) async fn introspect(
         Ok(token) => token,
         Err(e) => return e.into_response(),
     };
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        return introspect_refresh(&app, &caller, token).await;
+    }
     let result = app.gate().verify::<Map<String, Value>>(token).await;
     app.metrics().verification(&result);
     match result {
@@ -64,4 +73,36 @@ fn active(verified: &Verified) -> Value {
         out.insert("kid".into(), kid.clone().into());
     }
     Value::Object(out)
+}
+
+/// Introspection of a refresh token: the store is asked, the token is not spent.
+async fn introspect_refresh(app: &App, caller: &Caller, token: &str) -> Response {
+    match app.gate().refresh_token_info(token).await {
+        Ok(Some(info)) => {
+            app.metrics().introspection(true);
+            tracing::debug!(client = %caller.client_id, "introspected a refresh token: active");
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "active": true,
+                    "token_type": "refresh_token",
+                    "sub": info.sub,
+                    "sid": info.sid,
+                    "exp": info.expires_at,
+                    "iat": info.issued_at,
+                    "remember_me": info.remember_me,
+                    "generation": info.generation,
+                }),
+            )
+        }
+        Err(e) if e.class() == Class::Environment => {
+            app.metrics().error(&e);
+            OAuthError::unavailable(&e).into_response()
+        }
+        Ok(None) | Err(_) => {
+            app.metrics().introspection(false);
+            tracing::debug!(client = %caller.client_id, "introspected a refresh token: inactive");
+            json_response(StatusCode::OK, &json!({"active": false}))
+        }
+    }
 }

@@ -8,6 +8,8 @@
 //! | `tollgate_revocations_total` | counter | `scope`: `token`, `session`, `user`, `key`, `global` |
 //! | `tollgate_store_errors_total` | counter | |
 //! | `tollgate_caller_refusals_total` | counter | |
+//! | `tollgate_session_events_total` | counter | `event`: `login`, `refresh`, `logout`, `logout_all` |
+//! | `tollgate_refresh_reuse_detections_total` | counter | (each one revoked its session) |
 //! | `tollgate_keyring_generation` | gauge | (1 at start, +1 per reload) |
 //! | `tollgate_keyring_reload_errors_total` | counter | |
 //! | `tollgate_http_request_duration_seconds` | histogram | `route` (the matched route, never a raw path) |
@@ -52,6 +54,40 @@ impl Histogram {
     }
 }
 
+/// A session endpoint's success, counted by [`Metrics::session`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A session started (`/session/login`, the demo's login).
+    Login,
+    /// A refresh token was rotated (or replayed within the grace window).
+    Refresh,
+    /// One session ended.
+    Logout,
+    /// Every session of a user ended.
+    LogoutAll,
+}
+
+impl SessionEvent {
+    /// Every event, in the order of the exposition.
+    pub const ALL: [SessionEvent; 4] = [
+        SessionEvent::Login,
+        SessionEvent::Refresh,
+        SessionEvent::Logout,
+        SessionEvent::LogoutAll,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEvent::Login => "login",
+            SessionEvent::Refresh => "refresh",
+            SessionEvent::Logout => "logout",
+            SessionEvent::LogoutAll => "logout_all",
+        }
+    }
+}
+
 /// The service's counters.
 #[derive(Default)]
 pub struct Metrics {
@@ -61,6 +97,8 @@ pub struct Metrics {
     revocations: [AtomicU64; Scope::ALL.len()],
     store_errors: AtomicU64,
     caller_refusals: AtomicU64,
+    sessions: [AtomicU64; SessionEvent::ALL.len()],
+    refresh_reuses: AtomicU64,
     keyring_generation: AtomicU64,
     keyring_reload_errors: AtomicU64,
     latency: RwLock<BTreeMap<String, Arc<Histogram>>>,
@@ -115,6 +153,25 @@ impl Metrics {
     /// Counts a refused caller.
     pub fn caller_refused(&self) {
         self.caller_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a session endpoint's success.
+    pub fn session(&self, event: SessionEvent) {
+        let i = SessionEvent::ALL
+            .iter()
+            .position(|e| *e == event)
+            .unwrap_or(0);
+        self.sessions[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a detected refresh-token reuse (the session was revoked).
+    pub fn refresh_reused(&self) {
+        self.refresh_reuses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refresh-token reuses detected so far.
+    pub fn refresh_reuses(&self) -> u64 {
+        self.refresh_reuses.load(Ordering::Relaxed)
     }
 
     /// Counts a keyring reload.
@@ -192,6 +249,26 @@ impl Metrics {
                 get(&self.revocations[scope_index(scope)])
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_session_events_total Session endpoint successes, by event.\n\
+             # TYPE tollgate_session_events_total counter"
+        );
+        for (event, counter) in SessionEvent::ALL.iter().zip(&self.sessions) {
+            let _ = writeln!(
+                out,
+                "tollgate_session_events_total{{event=\"{}\"}} {}",
+                event.as_str(),
+                get(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tollgate_refresh_reuse_detections_total Refresh tokens presented again after their rotation (theft); each revoked its session.\n\
+             # TYPE tollgate_refresh_reuse_detections_total counter\n\
+             tollgate_refresh_reuse_detections_total {}",
+            get(&self.refresh_reuses)
+        );
         let _ = writeln!(
             out,
             "# HELP tollgate_store_errors_total Store failures (each one failed its request closed).\n\
@@ -284,6 +361,8 @@ mod tests {
         m.verification::<()>(&Err(Error::new(ErrorKind::StoreUnavailable, "x")));
         m.introspection(true);
         m.revocation(Scope::Token);
+        m.session(SessionEvent::Refresh);
+        m.refresh_reused();
         m.observe("/introspect", 0.0003);
         m.observe("/introspect", 0.2);
         m.observe("/introspect", 9.0);
@@ -295,6 +374,9 @@ mod tests {
             "tollgate_store_errors_total 1",
             "tollgate_introspections_total{active=\"true\"} 1",
             "tollgate_revocations_total{scope=\"token\"} 1",
+            "tollgate_session_events_total{event=\"refresh\"} 1",
+            "tollgate_session_events_total{event=\"login\"} 0",
+            "tollgate_refresh_reuse_detections_total 1",
             "tollgate_keyring_generation 1",
             "tollgate_http_request_duration_seconds_bucket{route=\"/introspect\",le=\"0.0005\"} 1",
             "tollgate_http_request_duration_seconds_bucket{route=\"/introspect\",le=\"0.25\"} 2",

@@ -6,7 +6,10 @@
 //! | `POST /introspect` | RFC 7662 introspection; caller credentials required |
 //! | `POST /revoke` | RFC 7009 revocation; caller credentials required |
 //! | `GET /healthz` | 200 when the keyring is loaded and the store answers, else 503 |
-//! | `GET /metrics` | Prometheus text: verifications by result, introspections, revocations, store errors, latency, keyring generation |
+//! | `GET /metrics` | Prometheus text: verifications by result, introspections, revocations, session events, refresh-token reuse detections, store errors, latency, keyring generation |
+//! | `POST /session/login` | starts a session for a trusted backend (caller credentials required) |
+//! | `POST /session/refresh`, `/session/logout`, `/session/logout-all`, `GET /session/me` | the session's life, from a browser (cookies) or a backend (see [Sessions](self#sessions)) |
+//! | `GET /`, `POST /demo/login` | the demo page, only with [`Config::with_demo`] |
 //!
 //! Callers of the trusted endpoints authenticate with HTTP Basic client credentials checked
 //! against [`Clients`] (hashes only; see [`clients`] for why SHA-256 suffices). With no
@@ -16,6 +19,23 @@
 //!
 //! The keyring and the credentials file are re-read when they change (polled every second), so
 //! `tollgate keys rotate` and `tollgate clients add` take effect without a restart.
+//!
+//! # Sessions
+//!
+//! `POST /session/login` takes `sub`, `remember_me`, `claims` (a JSON object), `user_agent`,
+//! `ip` and `cookies` (form or JSON) from a caller authenticated like those of `/introspect`,
+//! and answers with the token pair (`{"access_token", "refresh_token", "token_type",
+//! "expires_in", "refresh_expires_in", "session_id", "remember_me"}`); with `cookies=1` it also
+//! sets the `__Host-` access cookie and the refresh cookie (scoped to `/session/refresh`,
+//! persistent only for remember-me), for the backend to pass on to its browser.
+//! `POST /session/refresh` rotates the refresh token of the body (`refresh_token=`) or of the
+//! refresh cookie; from the cookie it answers with new cookies and no tokens in the body. A
+//! reused refresh token is 401 `reused_refresh_token`, revokes the session, clears the cookies
+//! and is counted in `/metrics`. `POST /session/logout` ends the session of an access or
+//! refresh token; `POST /session/logout-all` ends every session of the token's user. `GET
+//! /session/me` answers the verified claims and the signing `kid` of the request's access
+//! token. `/introspect` and `/revoke` take refresh tokens too (recognised by their `tgr1.`
+//! prefix; `token_type_hint` is not needed).
 //!
 //! # Rotation and the JWKS cache
 //!
@@ -39,7 +59,9 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 pub mod clients;
+mod demo;
 mod health;
 mod introspect;
 mod jwks;
@@ -47,6 +69,7 @@ mod metrics;
 mod oauth;
 mod reload;
 mod revoke;
+mod session;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -60,7 +83,7 @@ use ::axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 pub use clients::{Caller, Clients, generate_secret, hash_secret, validate_client_id};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, SessionEvent};
 pub use oauth::{OAuthError, OAuthForm, TokenRequest};
 
 use crate::axum::CsrfLayer;
@@ -76,6 +99,7 @@ pub struct Config {
     reload_interval: Duration,
     body_limit: usize,
     trusted_origins: Vec<String>,
+    demo: bool,
 }
 
 impl Default for Config {
@@ -95,6 +119,7 @@ impl Config {
             reload_interval: Duration::from_secs(1),
             body_limit: 64 * 1024,
             trusted_origins: Vec::new(),
+            demo: false,
         }
     }
 
@@ -145,6 +170,18 @@ impl Config {
         Ok(self)
     }
 
+    /// Serves the demo page at `/` and its password-less login at `POST /demo/login` (anyone
+    /// can sign in as anyone). Off by default; for trying tollgate on your own machine only.
+    pub fn with_demo(mut self, demo: bool) -> Self {
+        self.demo = demo;
+        self
+    }
+
+    /// Whether the demo page is served.
+    pub fn is_demo(&self) -> bool {
+        self.demo
+    }
+
     fn csrf(&self) -> CsrfLayer {
         // Each origin was checked by `with_trusted_origin`.
         self.trusted_origins
@@ -157,8 +194,7 @@ impl Config {
 
 /// The service's state: the gate, the callers, the metrics and the settings. Cheap to clone.
 ///
-/// Handlers added later (sessions, the demo page) take it with `State<App>`; the gate is
-/// also reachable as `Arc<Gate>` through [`FromRef`], so
+/// Handlers take it with `State<App>`; the gate is also reachable as `Arc<Gate>` through [`FromRef`], so
 /// [`Authenticated`](crate::axum::Authenticated) works on the service's routes.
 #[derive(Clone)]
 pub struct App {
@@ -243,10 +279,13 @@ pub fn router(app: App) -> Router {
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics));
-    // Sessions (server/session.rs): `.merge(session::routes())` here; their trusted endpoints
-    // take a `Caller`, browser ones the cookies of `crate::axum::Cookies`.
-    // Demo page (server/demo.rs): `.merge(demo::routes())` here when `Config` asks for it.
+        .route("/metrics", get(metrics::metrics))
+        .merge(session::routes());
+    let routes = if app.config().is_demo() {
+        routes.merge(demo::routes())
+    } else {
+        routes
+    };
     routes
         .route_layer(from_fn_with_state(app.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(app.config().body_limit))

@@ -1,6 +1,8 @@
 //! The OAuth side of the service: form bodies and error responses of RFC 6749 §5.2, used by
 //! introspection (RFC 7662) and revocation (RFC 7009).
 
+use std::borrow::Cow;
+
 use ::axum::extract::rejection::FormRejection;
 use ::axum::extract::{Form, FromRequest, Request};
 use ::axum::http::{HeaderValue, StatusCode, header};
@@ -23,7 +25,7 @@ use crate::error::{Error, ErrorKind};
 pub struct OAuthError {
     status: StatusCode,
     code: &'static str,
-    description: &'static str,
+    description: Cow<'static, str>,
     kind: Option<ErrorKind>,
 }
 
@@ -33,8 +35,16 @@ impl OAuthError {
         OAuthError {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
-            description,
+            description: Cow::Borrowed(description),
             kind: None,
+        }
+    }
+
+    /// 413 `invalid_request`: the body is over the limit.
+    pub fn too_large() -> Self {
+        OAuthError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            ..OAuthError::invalid_request("the body is too large")
         }
     }
 
@@ -43,7 +53,7 @@ impl OAuthError {
         OAuthError {
             status: StatusCode::UNAUTHORIZED,
             code: "invalid_client",
-            description: "client authentication failed",
+            description: Cow::Borrowed("client authentication failed"),
             kind: None,
         }
     }
@@ -55,14 +65,25 @@ impl OAuthError {
         OAuthError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "temporarily_unavailable",
-            description: match error.kind() {
+            description: Cow::Borrowed(match error.kind() {
                 ErrorKind::StoreUnavailable => {
                     "the revocation store is unavailable; try again later"
                 }
                 _ => "the keyring is unavailable; try again later",
-            },
+            }),
             kind: Some(error.kind()),
         }
+    }
+
+    /// Replaces the human description (never put a token or a secret in it).
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// The human description.
+    pub fn description(&self) -> &str {
+        &self.description
     }
 
     /// The HTTP status.
@@ -80,7 +101,10 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut body = Map::new();
         body.insert("error".into(), self.code.into());
-        body.insert("error_description".into(), self.description.into());
+        body.insert(
+            "error_description".into(),
+            self.description.into_owned().into(),
+        );
         if let Some(kind) = self.kind {
             body.insert("kind".into(), kind.as_str().into());
         }
@@ -121,10 +145,7 @@ fn form_error(rejection: &FormRejection) -> OAuthError {
             OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
         }
         FormRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            OAuthError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                ..OAuthError::invalid_request("the body is too large")
-            }
+            OAuthError::too_large()
         }
         FormRejection::BytesRejection(_) => {
             OAuthError::invalid_request("the body could not be read")

@@ -7,9 +7,13 @@
 //! §2.2: the caller cannot do anything about them, and the answer reveals nothing); 503 when
 //! the store cannot record the revocation (§2.2.1), so the caller knows to retry.
 //!
+//! A refresh token (recognised by its `tgr1.` prefix, so `token_type_hint` is not needed) ends
+//! its session, as RFC 7009 §2.1 recommends: the session's refresh tokens die and its live
+//! access tokens are revoked. Only a genuine token does that (the session's current one or
+//! the one it replaced); a forged one, like an unknown one, is answered 200 and ends nothing.
+//!
 //! Any authenticated caller may revoke any token: callers are trusted backends, and tokens are
-//! not bound to a client. `token_type_hint` is accepted and ignored for now (access tokens
-//! only).
+//! not bound to a client.
 
 use ::axum::extract::State;
 use ::axum::http::{HeaderValue, StatusCode, header};
@@ -20,6 +24,8 @@ use super::clients::Caller;
 use super::oauth::{OAuthError, OAuthForm, TokenRequest};
 use crate::error::Class;
 use crate::gate::Revoked;
+use crate::session::REFRESH_TOKEN_PREFIX;
+use crate::store::Scope;
 
 /// `POST /revoke`.
 pub(crate) async fn revoke(
@@ -31,6 +37,22 @@ pub(crate) async fn revoke(
         Ok(token) => token,
         Err(e) => return e.into_response(),
     };
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        match app.gate().logout(token).await {
+            Ok(()) => {
+                app.metrics().revocation(Scope::Session);
+                tracing::info!(client = %caller.client_id, "session ended by caller (refresh token revoked)");
+            }
+            Err(e) if e.class() == Class::Environment => {
+                app.metrics().error(&e);
+                return OAuthError::unavailable(&e).into_response();
+            }
+            Err(e) => {
+                tracing::debug!(client = %caller.client_id, kind = e.kind().as_str(), "revocation of an invalid refresh token ignored");
+            }
+        }
+        return revoked();
+    }
     match app.gate().revoke_token(token).await {
         Ok(Revoked::Stored(entry)) => {
             app.metrics().revocation(entry.scope);
@@ -45,6 +67,10 @@ pub(crate) async fn revoke(
             tracing::debug!(client = %caller.client_id, kind = e.kind().as_str(), "revocation of an invalid token ignored");
         }
     }
+    revoked()
+}
+
+fn revoked() -> Response {
     (
         StatusCode::OK,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],

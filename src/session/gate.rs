@@ -194,6 +194,11 @@ impl<S: SessionStore> Gate<S> {
         if token.starts_with(REFRESH_TOKEN_PREFIX) {
             let presented = RefreshToken::parse(token)?;
             authentic(&presented, self.keyring()?.session_key()?.as_ref())?;
+            // Only the session's current token or the one it replaced ends it: an older one,
+            // even genuine, ends nothing here (a refresh with it is what detects theft).
+            if self.refresh_session(token).await?.is_none() {
+                return Err(unknown_session(&presented.sid));
+            }
             return match self
                 .store()
                 .end_session(&presented.sid, None, expires_at, now)

@@ -129,6 +129,7 @@
 
 mod config;
 mod gate;
+mod inspect;
 mod login;
 mod pair;
 mod refresh;
@@ -138,6 +139,7 @@ pub use config::{
     DEFAULT_ABSOLUTE_MAX, DEFAULT_ACCESS_TTL, DEFAULT_GRACE, DEFAULT_REFRESH_WINDOW,
     DEFAULT_REMEMBER_WINDOW, SessionConfig,
 };
+pub use inspect::RefreshTokenInfo;
 pub use login::{Device, LoginRequest};
 pub use pair::{SessionInfo, TOKEN_TYPE, TokenPair};
 pub use refresh::{REFRESH_TOKEN_PREFIX, SecretHash};

@@ -3,25 +3,39 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 use tollgate::server::{App, Clients, Config};
-use tollgate::{Error, Result, parse_duration};
+use tollgate::session::DEFAULT_ACCESS_TTL;
+use tollgate::{Algorithm, Error, Result, parse_duration};
 
+use crate::commands::session::Lifetimes;
 use crate::context::Context;
 use crate::output::{self, Output};
 
-/// Serve JWKS, RFC 7662 introspection, RFC 7009 revocation, /healthz and /metrics over HTTP.
+/// Serve JWKS, introspection, revocation, the session endpoints, /healthz and /metrics over
+/// HTTP (and with --demo a demo page).
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
+  tollgate serve --demo                   # then open http://127.0.0.1:8080/
   tollgate clients add billing-api        # prints the caller's secret once
   tollgate serve --listen 127.0.0.1:8080
   curl -u billing-api:$SECRET -d token=$TOKEN http://127.0.0.1:8080/introspect
+  curl -u billing-api:$SECRET -d sub=alice -d remember_me=1 http://127.0.0.1:8080/session/login
+  curl -d refresh_token=$REFRESH http://127.0.0.1:8080/session/refresh
 
-Routes: GET /.well-known/jwks.json, POST /introspect, POST /revoke (both need caller
-credentials, HTTP Basic), GET /healthz, GET /metrics. Without caller credentials the
-service starts, and /introspect and /revoke refuse every caller (401).
+Routes: GET /.well-known/jwks.json; POST /introspect, POST /revoke and POST /session/login
+(caller credentials, HTTP Basic); POST /session/refresh, /session/logout,
+/session/logout-all and GET /session/me (a token in the body, the bearer header or the
+cookies); GET /healthz, GET /metrics. Without caller credentials the service starts, and
+the trusted routes refuse every caller (401). /introspect and /revoke take access and
+refresh tokens.
+--demo adds a demo page at / whose sign-in needs no password (anyone can sign in as
+anyone: for your own machine only); the access-token lifetime defaults to 30s there so
+that automatic refreshes show, and a missing keyring is created with one EdDSA key.
+Browsers keep the Secure cookies over https and on http://127.0.0.1 or localhost only.
 The keyring and the credentials file are re-read when they change. SIGTERM or Ctrl-C
 stops accepting, lets requests in flight finish (at most --drain-timeout), and exits 0.
 Logs go to stderr; set TOLLGATE_LOG (e.g. debug, or tollgate=debug) to change the level.")]
@@ -48,22 +62,45 @@ pub(crate) struct ServeArgs {
     /// as `https://app.example.com`.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
     trusted_origins: Vec<String>,
+    /// Serve the demo page at / with a password-less sign-in (DEMO: anyone can sign in as any
+    /// user). Sets the access-token lifetime to 30s unless --access-ttl is given, and creates
+    /// the keyring with one EdDSA key when it does not exist yet.
+    #[arg(long)]
+    demo: bool,
+    #[command(flatten)]
+    lifetimes: Lifetimes,
 }
+
+/// The access-token lifetime of `serve --demo`: short, so that automatic refreshes show.
+const DEMO_ACCESS_TTL: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     let jwks_max_age = parse_duration(&args.jwks_max_age)?;
     let drain_timeout = parse_duration(&args.drain_timeout)?;
-    let gate = Arc::new(ctx.gate(ctx.verify_options(), true).await?);
+    let sessions = args.lifetimes.config(if args.demo {
+        DEMO_ACCESS_TTL
+    } else {
+        DEFAULT_ACCESS_TTL
+    })?;
+    if args.demo {
+        ensure_demo_keyring(ctx)?;
+    }
+    let gate = Arc::new(
+        ctx.gate(ctx.verify_options(), true)
+            .await?
+            .with_session_config(sessions),
+    );
     let clients = Clients::load(&args.clients)?;
     let mut config = Config::new()
         .with_clients_file(&args.clients)
-        .with_jwks_max_age(jwks_max_age);
+        .with_jwks_max_age(jwks_max_age)
+        .with_demo(args.demo);
     for origin in args.trusted_origins {
         config = config.with_trusted_origin(origin)?;
     }
     if clients.is_empty() {
         output::warn(&format!(
-            "no caller credentials in {}: /introspect and /revoke refuse every caller (401); \
+            "no caller credentials in {}: /introspect, /revoke and /session/login refuse every caller (401); \
              create one with `tollgate clients add NAME` (read again while serving), \
              or point --clients / TOLLGATE_CLIENTS at a credentials file",
             args.clients.display()
@@ -85,6 +122,21 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::usage(format!("cannot read the bound address: {e}")))?;
+    if args.demo {
+        output::warn(&format!(
+            "DEMO MODE: the page at http://{bound}/ signs anyone in as any user without a \
+             password (access tokens live {}); for trying tollgate on your own machine only, \
+             never expose it",
+            tollgate::format_duration(app.gate().session_config().access_ttl())
+        ));
+        if !bound.ip().is_loopback() {
+            output::warn(
+                "browsers keep the demo's Secure cookies only over https or on \
+                 http://127.0.0.1 / http://localhost; on another plain-http address sign-in \
+                 will not stick",
+            );
+        }
+    }
     output::notice(&format!(
         "listening on http://{bound} (keys {}, store {})",
         ctx.args.keys.display(),
@@ -112,6 +164,25 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     }
     output::notice("stopped");
     Ok(Output::Text(String::new()))
+}
+
+/// `serve --demo` on a fresh machine: a keyring directory without keys gets one EdDSA key.
+fn ensure_demo_keyring(ctx: &Context) -> Result<()> {
+    let dir = &ctx.args.keys;
+    if dir.join("keyring.json").exists() {
+        return Ok(());
+    }
+    let mut keyring = ctx.keyring_init()?;
+    if !keyring.entries().is_empty() {
+        return Ok(());
+    }
+    let entry = keyring.generate(Algorithm::EdDSA, None, &ctx.clock)?;
+    output::notice(&format!(
+        "no keyring in {}: created it with one EdDSA key, kid {} (the demo signs with it)",
+        dir.display(),
+        entry.kid
+    ));
+    Ok(())
 }
 
 async fn wait_for_signal(mut term: tokio::signal::unix::Signal) {

@@ -1,7 +1,9 @@
 //! `tollgate session`: login, refresh, logout, logout-all and list, over the store.
 
 use clap::{Args, Subcommand};
-use tollgate::session::{Device, LoginRequest, SessionConfig};
+use std::time::Duration;
+
+use tollgate::session::{DEFAULT_ACCESS_TTL, Device, LoginRequest, SessionConfig};
 use tollgate::{Result, VerifyOptions, parse_duration};
 
 use crate::context::{Context, parse_claim, read_token};
@@ -27,18 +29,18 @@ pub(crate) struct SessionArgs {
     command: SessionCommand,
 }
 
-/// Session lifetimes, accepted before or after the subcommand.
+/// Session lifetimes, accepted before or after the subcommand (also by `serve`).
 #[derive(Debug, Args)]
-struct Lifetimes {
-    /// Lifetime of the access tokens sessions mint (at most the keyring's max_ttl).
+pub(crate) struct Lifetimes {
+    /// Lifetime of the access tokens sessions mint (at most the keyring's max_ttl)
+    /// [default: 15m; 30s for `serve --demo`].
     #[arg(
         long,
         global = true,
         value_name = "DURATION",
-        env = "TOLLGATE_ACCESS_TTL",
-        default_value = "15m"
+        env = "TOLLGATE_ACCESS_TTL"
     )]
-    access_ttl: String,
+    access_ttl: Option<String>,
     /// Refresh lifetime without --remember-me, counted from login and not extended by refreshing.
     #[arg(
         long,
@@ -79,9 +81,14 @@ struct Lifetimes {
 }
 
 impl Lifetimes {
-    fn config(&self) -> Result<SessionConfig> {
+    /// The session settings; `default_access_ttl` when `--access-ttl` was not given.
+    pub(crate) fn config(&self, default_access_ttl: Duration) -> Result<SessionConfig> {
+        let access_ttl = match &self.access_ttl {
+            Some(text) => parse_duration(text)?,
+            None => default_access_ttl,
+        };
         Ok(SessionConfig::new()
-            .with_access_ttl(parse_duration(&self.access_ttl)?)
+            .with_access_ttl(access_ttl)
             .with_refresh_window(parse_duration(&self.refresh_window)?)
             .with_remember_window(parse_duration(&self.remember_window)?)
             .with_absolute_max(parse_duration(&self.absolute_max)?)
@@ -142,7 +149,7 @@ struct LoginArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, args: SessionArgs) -> Result<Output> {
-    let config = args.lifetimes.config()?;
+    let config = args.lifetimes.config(DEFAULT_ACCESS_TTL)?;
     let mut options = VerifyOptions::new();
     if let Some(iss) = &ctx.args.issuer {
         options = options.with_issuer(iss.clone());

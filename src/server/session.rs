@@ -1,0 +1,386 @@
+//! The session endpoints: login for trusted backends, refresh, logout and logout everywhere for
+//! browsers and backends alike, and `/session/me`.
+//!
+//! | route | who | takes | answers |
+//! | --- | --- | --- | --- |
+//! | `POST /session/login` | a trusted backend (HTTP Basic caller credentials) | `sub`, `remember_me`, `claims` (a JSON object), `user_agent`, `ip`, `cookies` | the token pair; with `cookies=1` (body or query) also the access and refresh `Set-Cookie`s |
+//! | `POST /session/refresh` | anyone holding a refresh token | `refresh_token` in the body, else the refresh cookie | a new pair; from the cookie: new cookies and the pair *without* its tokens |
+//! | `POST /session/logout` | anyone holding a token of the session | `token` (access or refresh) or `refresh_token` in the body, else the bearer header, the access cookie, the refresh cookie | `{"logged_out":true}`; ends the session and revokes its access tokens |
+//! | `POST /session/logout-all` | the user | as logout; an access token is enough | `{"logged_out":true,"sub":…,"ended":N}`; ends every session of the user and revokes every token issued to them so far |
+//! | `GET /session/me` | the user | the bearer header or the access cookie | the verified claims, the signing `kid`, `exp`, the server's `now`, and the session's record (remember-me, refresh expiry, generation) |
+//!
+//! Bodies are `application/x-www-form-urlencoded` or `application/json`; an empty body is
+//! allowed wherever every field is optional. Booleans accept `true`/`false`, `1`/`0` and
+//! `on` (an HTML checkbox). The token pair has the CLI's shape: `{"access_token",
+//! "refresh_token", "token_type":"Bearer", "expires_in", "refresh_expires_in", "session_id",
+//! "remember_me"}`.
+//!
+//! # Cookies
+//!
+//! The access token travels in `__Host-tollgate-access` (`Path=/`, `Secure`, `HttpOnly`,
+//! `SameSite=Lax`) and the refresh token in `__Secure-tollgate-refresh`, sent only to
+//! `/session/refresh` (`SameSite=Strict`, persistent only for remember-me logins); see
+//! [`Cookies`](crate::axum::Cookies). A refresh that came from the cookie answers with new
+//! cookies and a body without tokens, so that a page's script never sees one. Logout,
+//! logout-all and a request whose token was refused (reuse, unknown session, revoked, bad
+//! token) clear both cookies. A request that carried no token (`missing_token`) and a 503 keep
+//! them, so that the client can refresh first or try again.
+//!
+//! # Errors
+//!
+//! | status | body | when |
+//! | --- | --- | --- |
+//! | 400 | `{"error":"invalid_request","error_description":…}` | a malformed body or query, a missing `sub`, claims that are not an object or use registered names |
+//! | 401 | `{"error":"invalid_client",…}` | login without valid caller credentials (and always when none are configured) |
+//! | 401 | `{"error":{"kind":…,"message":…}}` | the token was refused: `missing_token`, `reused_refresh_token` (the session is now revoked, counted in `/metrics`), `unknown_session`, `revoked`, `expired`, `malformed`, `wrong_token_type`, … |
+//! | 503 | `{"error":{"kind":"store_unavailable",…}}` | the store cannot be reached (fail closed) |
+//!
+//! Unsafe cross-origin requests never get here: the CSRF layer answers them 403.
+
+use std::time::Duration;
+
+use ::axum::Router;
+use ::axum::extract::State;
+use ::axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use ::axum::response::{IntoResponse, Response};
+use ::axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::App;
+use super::body::{Body, flag, query};
+use super::clients::Caller;
+use super::metrics::SessionEvent;
+use super::oauth::OAuthError;
+use crate::axum::{Cookies, Rejection, json_response, presented_token};
+use crate::error::{Class, Error, ErrorKind};
+use crate::session::{
+    Device, LoginRequest, REFRESH_TOKEN_PREFIX, SessionInfo, SessionStore, TokenPair,
+};
+use crate::store::Scope;
+
+/// The session routes.
+pub(crate) fn routes() -> Router<App> {
+    Router::new()
+        .route("/session/login", post(login))
+        .route("/session/refresh", post(refresh))
+        .route("/session/logout", post(logout))
+        .route("/session/logout-all", post(logout_all))
+        .route("/session/me", get(me))
+}
+
+/// The body of `POST /session/login`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct LoginBody {
+    sub: Option<String>,
+    #[serde(deserialize_with = "flag")]
+    remember_me: bool,
+    /// A JSON object, or (in a form) its JSON text.
+    claims: Option<Value>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+    #[serde(deserialize_with = "flag")]
+    cookies: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CookiesQuery {
+    #[serde(deserialize_with = "flag")]
+    cookies: bool,
+}
+
+/// The body of refresh, logout and logout-all (every field optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TokenBody {
+    token: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// `POST /session/login`.
+async fn login(
+    State(app): State<App>,
+    caller: Caller,
+    uri: Uri,
+    Body(body): Body<LoginBody>,
+) -> Response {
+    let with_cookies = match query::<CookiesQuery>(&uri) {
+        Ok(q) => q.cookies || body.cookies,
+        Err(e) => return e.into_response(),
+    };
+    let device = Device::new(body.user_agent.clone(), body.ip.clone());
+    let request = match login_request(&body) {
+        Ok(request) => request.with_device(device),
+        Err(e) => return e.into_response(),
+    };
+    match app.gate().login(&request).await {
+        Ok(pair) => {
+            app.metrics().session(SessionEvent::Login);
+            tracing::info!(client = %caller.client_id, "session started for a caller");
+            let mut response = json_response(StatusCode::OK, &pair_json(&pair, true));
+            if with_cookies {
+                set_cookies(&mut response, &pair);
+            }
+            response
+        }
+        Err(e) => gate_error(&app, e),
+    }
+}
+
+/// A [`LoginRequest`] from a login body (the demo's too).
+///
+/// # Errors
+///
+/// 400 `invalid_request` for a missing subject or claims that are not an object of
+/// application claims.
+pub(crate) fn login_request(body: &LoginBody) -> Result<LoginRequest, OAuthError> {
+    let sub = body.sub.as_deref().map(str::trim).unwrap_or_default();
+    if sub.is_empty() {
+        return Err(OAuthError::invalid_request(
+            "send sub=<the user> (and optionally remember_me, claims)",
+        ));
+    }
+    let mut request = LoginRequest::new(sub).with_remember_me(body.remember_me);
+    let claims = match &body.claims {
+        None => None,
+        Some(Value::String(text)) if text.trim().is_empty() => None,
+        Some(Value::String(text)) => Some(
+            serde_json::from_str::<Value>(text)
+                .map_err(|_| OAuthError::invalid_request("claims must be a JSON object"))?,
+        ),
+        Some(value) => Some(value.clone()),
+    };
+    if let Some(claims) = claims {
+        if !claims.is_object() {
+            return Err(OAuthError::invalid_request("claims must be a JSON object"));
+        }
+        request = request.with_claims(&claims).map_err(|e| {
+            OAuthError::invalid_request("bad claims").with_description(e.message().to_owned())
+        })?;
+    }
+    Ok(request)
+}
+
+/// `POST /session/refresh`.
+async fn refresh(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Body(body): Body<TokenBody>,
+) -> Response {
+    let cookies = Cookies::new();
+    let (token, from_cookie) = match non_empty(body.refresh_token) {
+        Some(token) => (token, false),
+        None => match cookies.refresh_token(&headers) {
+            Some(token) => (token.to_owned(), true),
+            None => {
+                return Rejection::from(Error::new(
+                    ErrorKind::MissingToken,
+                    "no refresh token: send refresh_token=… or the refresh cookie",
+                ))
+                .into_response();
+            }
+        },
+    };
+    match app.gate().refresh(&token).await {
+        Ok(pair) => {
+            app.metrics().session(SessionEvent::Refresh);
+            if from_cookie {
+                let mut response = json_response(StatusCode::OK, &pair_json(&pair, false));
+                set_cookies(&mut response, &pair);
+                response
+            } else {
+                json_response(StatusCode::OK, &pair_json(&pair, true))
+            }
+        }
+        Err(e) => {
+            if e.kind() == ErrorKind::ReusedRefreshToken {
+                app.metrics().refresh_reused();
+                app.metrics().revocation(Scope::Session);
+            }
+            gate_error(&app, e)
+        }
+    }
+}
+
+/// `POST /session/logout`.
+async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Body(body): Body<TokenBody>,
+) -> Response {
+    let token = match session_token(&headers, body) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Rejection::missing().into_response(),
+        Err(e) => return gate_error(&app, e),
+    };
+    match app.gate().logout(&token).await {
+        Ok(()) => {
+            app.metrics().session(SessionEvent::Logout);
+            app.metrics().revocation(Scope::Session);
+            with_cleared_cookies(json_response(StatusCode::OK, &json!({"logged_out": true})))
+        }
+        Err(e) => gate_error(&app, e),
+    }
+}
+
+/// `POST /session/logout-all`.
+async fn logout_all(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Body(body): Body<TokenBody>,
+) -> Response {
+    let token = match session_token(&headers, body) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Rejection::missing().into_response(),
+        Err(e) => return gate_error(&app, e),
+    };
+    let gate = app.gate();
+    let sub = if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        match gate.refresh_token_info(&token).await {
+            Ok(Some(info)) => info.sub,
+            Ok(None) => {
+                return gate_error(
+                    &app,
+                    Error::new(
+                        ErrorKind::UnknownSession,
+                        "the refresh token is not the current one of a live session; log in again",
+                    ),
+                );
+            }
+            Err(e) => return gate_error(&app, e),
+        }
+    } else {
+        let verified = gate.verify::<Map<String, Value>>(&token).await;
+        app.metrics().verification(&verified);
+        match verified {
+            Ok(verified) => verified.claims.sub,
+            Err(e) => return gate_error(&app, e),
+        }
+    };
+    match gate.logout_all(&sub).await {
+        Ok(ended) => {
+            app.metrics().session(SessionEvent::LogoutAll);
+            app.metrics().revocation(Scope::User);
+            with_cleared_cookies(json_response(
+                StatusCode::OK,
+                &json!({"logged_out": true, "sub": sub, "ended": ended}),
+            ))
+        }
+        Err(e) => gate_error(&app, e),
+    }
+}
+
+/// `GET /session/me`: the verified access token of the request, without the token itself.
+async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
+    let token = match presented_token(&headers) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Rejection::missing().into_response(),
+        Err(e) => return Rejection::from(e).into_response(),
+    };
+    let gate = app.gate();
+    let verified = gate.verify::<Map<String, Value>>(token).await;
+    app.metrics().verification(&verified);
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => return Rejection::from(e).into_response(),
+    };
+    let now = gate.clock().now();
+    let session = match &verified.claims.sid {
+        Some(sid) => match gate.store().session(sid, now).await {
+            Ok(record) => record
+                .filter(|r| r.is_live(now) && r.sub == verified.claims.sub)
+                .map(SessionInfo::from),
+            Err(e) => return Rejection::from(e).into_response(),
+        },
+        None => None,
+    };
+    let claims = serde_json::to_value(&verified.claims).unwrap_or(Value::Null);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "sub": verified.claims.sub,
+            "sid": verified.claims.sid,
+            "jti": verified.claims.jti,
+            "iat": verified.claims.iat,
+            "exp": verified.claims.exp,
+            "kid": verified.header.kid,
+            "alg": verified.header.alg.as_str(),
+            "key_state": verified.key_state.as_str(),
+            "claims": claims,
+            "session": session,
+            "now": now,
+        }),
+    )
+}
+
+/// The token a logout names: the body's `token` or `refresh_token`, else the bearer header or
+/// the access cookie, else the refresh cookie (which reaches these routes only when the
+/// application scoped it more widely).
+fn session_token(headers: &HeaderMap, body: TokenBody) -> crate::Result<Option<String>> {
+    if let Some(token) = non_empty(body.token).or_else(|| non_empty(body.refresh_token)) {
+        return Ok(Some(token));
+    }
+    if let Some(token) = presented_token(headers)? {
+        return Ok(Some(token.to_owned()));
+    }
+    Ok(Cookies::new().refresh_token(headers).map(str::to_owned))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// A gate failure as a response: usage errors are `invalid_request`; refusals clear the
+/// cookies (the tokens they hold are useless now); environment failures keep them.
+pub(crate) fn gate_error(app: &App, error: Error) -> Response {
+    match error.class() {
+        Class::Usage => OAuthError::invalid_request("invalid request")
+            .with_description(error.message().to_owned())
+            .into_response(),
+        Class::Environment => {
+            app.metrics().error(&error);
+            Rejection::from(error).into_response()
+        }
+        Class::Rejected => with_cleared_cookies(Rejection::from(error).into_response()),
+    }
+}
+
+/// The pair as JSON, with or without its two tokens.
+pub(crate) fn pair_json(pair: &TokenPair, with_tokens: bool) -> Value {
+    let mut value = serde_json::to_value(pair).unwrap_or(Value::Null);
+    if !with_tokens && let Value::Object(map) = &mut value {
+        map.remove("access_token");
+        map.remove("refresh_token");
+    }
+    value
+}
+
+/// Adds the access and refresh `Set-Cookie`s of `pair`.
+pub(crate) fn set_cookies(response: &mut Response, pair: &TokenPair) {
+    let cookies = Cookies::new();
+    let secs = |s: i64| Duration::from_secs(s.max(0).unsigned_abs());
+    // Tokens tollgate mints are cookie-safe; a failure here would leave the cookie unset.
+    let values = [
+        cookies.access(&pair.access_token, secs(pair.expires_in)),
+        cookies.refresh(
+            &pair.refresh_token,
+            secs(pair.refresh_expires_in),
+            pair.remember_me,
+        ),
+    ];
+    for value in values.into_iter().flatten() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// Adds the two clearing `Set-Cookie`s.
+pub(crate) fn with_cleared_cookies(mut response: Response) -> Response {
+    let cookies = Cookies::new();
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, cookies.clear_access());
+    headers.append(header::SET_COOKIE, cookies.clear_refresh());
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
