@@ -98,6 +98,16 @@ impl MintOptions {
         &self.sub
     }
 
+    /// The audiences the token will carry.
+    pub fn audiences(&self) -> &[String] {
+        &self.aud
+    }
+
+    /// The issuer the token will carry.
+    pub fn issuer(&self) -> Option<&str> {
+        self.iss.as_deref()
+    }
+
     /// Lifetime. Defaults to 15 minutes; at most the keyring's `max_ttl`.
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;

@@ -54,6 +54,15 @@ pub enum ErrorKind {
     /// An HTTP request carried no access token (no `Authorization: Bearer` header and no
     /// access cookie).
     MissingToken,
+    /// The operating system refused something the environment should provide: a listening
+    /// address, a signal handler, a file that must be read or written.
+    Io,
+    /// An HTTP caller's client credentials are absent or wrong (RFC 6749 §5.2).
+    InvalidClient,
+    /// An authenticated HTTP caller may not call this endpoint (RFC 6749 §5.2).
+    UnauthorizedClient,
+    /// An unsafe cross-origin browser request was refused by the CSRF check.
+    CrossOrigin,
 }
 
 /// The three ways a call can fail, which decide exit codes and HTTP statuses.
@@ -69,7 +78,7 @@ pub enum Class {
 
 impl ErrorKind {
     /// Every kind, in the order of the CLI contract.
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 23] = [
         ErrorKind::Malformed,
         ErrorKind::BadSignature,
         ErrorKind::DisallowedAlg,
@@ -89,6 +98,10 @@ impl ErrorKind {
         ErrorKind::BadKey,
         ErrorKind::Usage,
         ErrorKind::MissingToken,
+        ErrorKind::Io,
+        ErrorKind::InvalidClient,
+        ErrorKind::UnauthorizedClient,
+        ErrorKind::CrossOrigin,
     ];
 
     /// The stable snake_case name of this kind, as printed by the CLI and the HTTP service.
@@ -113,14 +126,20 @@ impl ErrorKind {
             ErrorKind::BadKey => "bad_key",
             ErrorKind::Usage => "usage",
             ErrorKind::MissingToken => "missing_token",
+            ErrorKind::Io => "io",
+            ErrorKind::InvalidClient => "invalid_client",
+            ErrorKind::UnauthorizedClient => "unauthorized_client",
+            ErrorKind::CrossOrigin => "cross_origin",
         }
     }
 
     /// Which [`Class`] this kind belongs to.
     pub fn class(self) -> Class {
         match self {
-            ErrorKind::StoreUnavailable | ErrorKind::BadKey => Class::Environment,
-            ErrorKind::Usage => Class::Usage,
+            ErrorKind::StoreUnavailable | ErrorKind::BadKey | ErrorKind::Io => Class::Environment,
+            ErrorKind::Usage | ErrorKind::UnauthorizedClient | ErrorKind::CrossOrigin => {
+                Class::Usage
+            }
             _ => Class::Rejected,
         }
     }
@@ -193,6 +212,11 @@ impl Error {
     /// Shorthand for an [`ErrorKind::Malformed`] error.
     pub fn malformed(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Malformed, message)
+    }
+
+    /// Shorthand for an [`ErrorKind::Io`] error.
+    pub fn io(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Io, message)
     }
 
     /// Shorthand for an [`ErrorKind::BadKey`] error.
@@ -325,6 +349,10 @@ mod tests {
                 "bad_key",
                 "usage",
                 "missing_token",
+                "io",
+                "invalid_client",
+                "unauthorized_client",
+                "cross_origin",
             ]
         );
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::alg::Algorithm;
+use crate::claims::MintOptions;
 use crate::clock::format_time;
 use crate::error::{Error, ErrorKind, quoted};
 
@@ -92,6 +93,37 @@ impl VerifyOptions {
     /// The leeway.
     pub fn leeway(&self) -> Duration {
         self.leeway
+    }
+
+    /// `mint` with this verifier's issuer and audiences where it has none of its own, so that
+    /// what is minted passes this verifier: the one place the defaults of the CLI's global
+    /// `--issuer`/`--audience` (and of a [`Gate`](crate::Gate)'s options) reach a token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate::{MintOptions, VerifyOptions};
+    /// let options = VerifyOptions::new().with_audience("api").with_issuer("https://auth.example");
+    /// let mint = options.mint_defaults(MintOptions::new("alice"));
+    /// assert_eq!(mint.audiences(), ["api"]);
+    /// assert_eq!(mint.issuer(), Some("https://auth.example"));
+    /// let own = options.mint_defaults(MintOptions::new("bob").with_audience("billing"));
+    /// assert_eq!(own.audiences(), ["billing"]);
+    /// ```
+    pub fn mint_defaults(&self, mut mint: MintOptions) -> MintOptions {
+        if mint.iss.is_none() {
+            mint.iss.clone_from(&self.issuer);
+        }
+        if mint.aud.is_empty() {
+            mint.aud.clone_from(&self.audiences);
+        }
+        mint
+    }
+
+    /// Whether [`mint_defaults`](Self::mint_defaults) would change `mint`.
+    pub(crate) fn fills(&self, mint: &MintOptions) -> bool {
+        (mint.iss.is_none() && self.issuer.is_some())
+            || (mint.aud.is_empty() && !self.audiences.is_empty())
     }
 
     /// The leeway in whole seconds.

@@ -108,10 +108,7 @@ impl Reply {
     }
 
     fn kind(&self) -> String {
-        self.json()["error"]["kind"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.json()["kind"].as_str().unwrap_or_default().to_owned()
     }
 }
 
@@ -167,7 +164,8 @@ async fn a_missing_token_is_401_with_a_plain_bearer_challenge() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.challenge.as_deref(), Some("Bearer"));
     assert_eq!(r.kind(), "missing_token");
-    assert!(r.json()["error"]["message"].is_string());
+    assert!(r.json()["error_description"].is_string());
+    assert_eq!(r.json()["error"], "invalid_token");
     // Another scheme is not a bearer token: still "missing".
     let r = send(
         &app(f.gate.clone()),
@@ -236,7 +234,7 @@ async fn each_rejected_token_is_401_invalid_token_with_its_kind_and_no_token_in_
     let r = send(&app, get_with("/me", &[("authorization", &bearer(&token))])).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.kind(), "revoked");
-    assert_eq!(r.json()["error"]["scope"], "token");
+    assert_eq!(r.json()["scope"], "token");
     assert!(r.challenge.unwrap().contains("token rejected: revoked"));
 }
 
@@ -455,7 +453,8 @@ async fn a_store_that_is_down_is_503_store_unavailable_and_fails_closed() {
         );
         assert_eq!(r.kind(), "store_unavailable");
         assert_eq!(r.challenge, None);
-        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        let message = r.json()["error_description"].as_str().unwrap().to_owned();
+        assert_eq!(r.json()["error"], "temporarily_unavailable");
         assert!(
             !message.contains("127.0.0.1") && !message.contains(&redis.port().to_string()),
             "the store's address leaked: {message}"
@@ -479,7 +478,8 @@ async fn rejection_status_follows_the_error_class() {
         .await
         .unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(body["error"]["kind"], "usage");
+    assert_eq!(body["kind"], "usage");
+    assert_eq!(body["error"], "invalid_request");
 
     // Environment failures: 503, no challenge, and a message that names no path or host.
     let no_keys = Rejection::from(Error::bad_key("keyring /secret/path unreadable"));
@@ -491,7 +491,8 @@ async fn rejection_status_follows_the_error_class() {
         .await
         .unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(body["error"]["kind"], "bad_key");
+    assert_eq!(body["kind"], "bad_key");
+    assert_eq!(body["error"], "temporarily_unavailable");
     assert!(!body.to_string().contains("/secret/path"));
 
     let missing = Rejection::missing();

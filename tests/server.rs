@@ -583,16 +583,19 @@ fn clients_add_prints_the_secret_once_and_keeps_only_its_hash() {
     assert_eq!(bad.status.code(), Some(2));
     let list = run_ok(s.cli().args(["clients", "list", "--clients"]).arg(&file));
     assert_eq!(list, "web");
-    // A port already taken is a usage error, not a crash.
+    // A port already taken is an environment failure (exit 3, kind io), not a crash and not a
+    // usage error: the command line was right.
     let served = s.serve();
     let out = s
         .cli()
-        .args(["serve", "--listen", &served.addr.to_string()])
+        .args(["--json", "serve", "--listen", &served.addr.to_string()])
         .output()
         .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "io");
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{NOW, RedisServer, TempKeyring};
-use tollgate::session::{LoginRequest, SessionConfig, SessionStore};
+use tollgate::session::{LoginRequest, SessionConfig};
+use tollgate::store::SessionStore;
 use tollgate::store::Store;
 use tollgate::{Algorithm, Clock, ErrorKind, Gate, Keyring};
 

@@ -14,7 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{NOW, RedisCluster, RedisServer, TempKeyring, unique};
 use serde_json::Value;
-use tollgate::session::{Device, LoginRequest, SessionConfig, SessionStore};
+use tollgate::session::{LoginRequest, SessionConfig};
+use tollgate::store::{Device, SessionStore};
 use tollgate::store::{Replica, ReplicaConfig, Scope, Store};
 use tollgate::{Algorithm, Clock, ErrorKind, Gate, Keyring, TokenPair};
 
@@ -318,10 +319,6 @@ mod suite {
             ErrorKind::WrongTokenType
         );
         assert_eq!(
-            kind(gate.revoke_token(&pair.refresh_token).await),
-            ErrorKind::WrongTokenType
-        );
-        assert_eq!(
             kind(gate.refresh(&pair.access_token).await),
             ErrorKind::WrongTokenType
         );
@@ -341,7 +338,21 @@ mod suite {
         );
         // Neither did anything: the real pair still works.
         verify(&gate, &pair.access_token).await.unwrap();
-        gate.refresh(&pair.refresh_token).await.unwrap();
+        let next = gate.refresh(&pair.refresh_token).await.unwrap();
+        // Revoking a refresh token (RFC 7009 §2.1) is not verifying it as an access token: it
+        // ends its session, whose access tokens die with it.
+        match gate.revoke_token(&next.refresh_token).await.unwrap() {
+            tollgate::Revoked::SessionEnded { sid } => assert_eq!(sid, next.session_id),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            kind(verify(&gate, &next.access_token).await),
+            ErrorKind::Revoked
+        );
+        assert_eq!(
+            kind(gate.refresh(&next.refresh_token).await),
+            ErrorKind::UnknownSession
+        );
     }
 
     pub(crate) async fn theft_revokes_the_whole_session(b: &Backend) {

@@ -49,14 +49,22 @@ impl Context {
         Ok(gate)
     }
 
-    /// Verification options from the global `--issuer` and `--audience`.
-    pub(crate) fn verify_options(&self) -> VerifyOptions {
+    /// Verification options for a command's own `--aud`/`--iss` flags, falling back to the
+    /// global `--audience`/`--issuer` (and their environment variables) when it gives none: the
+    /// one place those defaults are applied. Mint takes them through
+    /// [`VerifyOptions::mint_defaults`].
+    pub(crate) fn options(&self, aud: Vec<String>, iss: Option<String>) -> VerifyOptions {
+        let audiences = if aud.is_empty() {
+            self.args.audience.clone().into_iter().collect()
+        } else {
+            aud
+        };
         let mut options = VerifyOptions::new();
-        if let Some(aud) = &self.args.audience {
-            options = options.with_audience(aud.clone());
+        for aud in audiences {
+            options = options.with_audience(aud);
         }
-        if let Some(iss) = &self.args.issuer {
-            options = options.with_issuer(iss.clone());
+        if let Some(iss) = iss.or_else(|| self.args.issuer.clone()) {
+            options = options.with_issuer(iss);
         }
         options
     }

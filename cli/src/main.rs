@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         Err(e) if e.use_stderr() => {
             let as_json = std::env::args_os().any(|a| a == "--json");
             output::report_usage(&e, as_json);
-            return ExitCode::from(2);
+            return exit::code(tollgate::Class::Usage);
         }
         Err(e) => {
             // --help and --version.
@@ -111,14 +111,9 @@ fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            output::report(
-                &Error::new(
-                    tollgate::ErrorKind::StoreUnavailable,
-                    format!("cannot start the runtime: {e}"),
-                ),
-                as_json,
-            );
-            return ExitCode::from(3);
+            let error = Error::io(format!("cannot start the runtime: {e}"));
+            output::report(&error, as_json);
+            return exit::code(error.class());
         }
     };
     match runtime.block_on(run(&ctx, cli.command)) {
@@ -127,8 +122,9 @@ fn main() -> ExitCode {
             // A closed pipe (`tollgate keys jwks | head -1`) is not an error.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("tollgate: cannot write output: {e}");
-                ExitCode::from(3)
+                let error = Error::io(format!("cannot write output: {e}"));
+                output::report(&error, false);
+                exit::code(error.class())
             }
         },
         Err(error) => {

@@ -6,12 +6,12 @@ use anstyle::{AnsiColor, Style};
 use serde_json::{Map, Value, json};
 use tollgate::Revoked;
 use tollgate::keys::JwkSet;
-use tollgate::session::{SessionInfo, TokenPair};
-use tollgate::store::Revocation;
+use tollgate::store::{Revocation, Scope};
 use tollgate::{
     Error, KeyEntry, KeyState, Minted, Verified, dangerous::Unverified, format_duration,
     format_time,
 };
+use tollgate::{SessionInfo, TokenPair};
 use zeroize::Zeroizing;
 
 /// What a command produced.
@@ -38,10 +38,6 @@ pub(crate) enum Output {
         now: i64,
     },
     Revoked(Revoked),
-    RevokedUser {
-        entry: Revocation,
-        sessions_ended: u64,
-    },
     Verified(Verified),
     ClientAdded {
         id: String,
@@ -216,24 +212,46 @@ pub(crate) fn render(output: Output, as_json: bool) -> io::Result<()> {
                 format_time(e.expires_at)
             )?;
         }
-        Output::RevokedUser {
+        Output::Revoked(Revoked::Scope {
             entry,
             sessions_ended,
-        } if as_json => {
+        }) if as_json => {
             let mut v = revocation_json(&entry);
             v["revoked"] = true.into();
-            v["sessions_ended"] = sessions_ended.into();
+            if matches!(entry.scope, Scope::Session | Scope::User) {
+                v["sessions_ended"] = sessions_ended.into();
+            }
             writeln!(out, "{}", pretty(&v))?
         }
-        Output::RevokedUser {
+        Output::Revoked(Revoked::Scope {
             entry,
             sessions_ended,
-        } => writeln!(
+        }) => {
+            let what = match entry.scope {
+                Scope::Global => "every token".to_string(),
+                scope => format!("{scope} {}", entry.id),
+            };
+            let ended = match entry.scope {
+                Scope::Session if sessions_ended == 0 => " (no live session had that id)".into(),
+                Scope::Session => " and ended the session".into(),
+                Scope::User => format!(" and ended {sessions_ended} session(s)"),
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "revoked {what} at {}{ended}; the entry expires {}",
+                format_time(entry.revoked_at),
+                format_time(entry.expires_at)
+            )?
+        }
+        Output::Revoked(Revoked::SessionEnded { sid }) if as_json => writeln!(
             out,
-            "revoked user {} at {} and ended {sessions_ended} session(s); the entry expires {}",
-            entry.id,
-            format_time(entry.revoked_at),
-            format_time(entry.expires_at)
+            "{}",
+            pretty(&json!({"revoked": true, "scope": "session", "id": sid, "sessions_ended": 1}))
+        )?,
+        Output::Revoked(Revoked::SessionEnded { sid }) => writeln!(
+            out,
+            "ended session {sid}: its refresh token is dead and its access tokens are revoked"
         )?,
         Output::Revoked(Revoked::AlreadyExpired { jti, exp }) if as_json => writeln!(
             out,

@@ -12,7 +12,8 @@
 //! - [`Rejection`]: `401` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3; a
 //!   request without a token gets a plain `Bearer` challenge, §3.1), `503` when the store cannot
 //!   be reached (kind `store_unavailable`: the gate fails closed), `400` for usage errors, each
-//!   with a JSON body `{"error":{"kind":"…","message":"…"}}` carrying the stable kind.
+//!   with the one JSON error shape of tollgate's HTTP answers,
+//!   `{"error":"<OAuth code>","error_description":"…","kind":"<stable kind>",…}`.
 //! - [`Cookies`]: `Set-Cookie` values for the `__Host-` access cookie and the refresh cookie
 //!   scoped to the refresh path, and their clearing counterparts.
 //! - [`csrf`]: tower-http's [`CsrfLayer`] (the `Sec-Fetch-Site`/`Origin` check of Go 1.25's
@@ -86,6 +87,7 @@ pub use cookie::{ACCESS_COOKIE, Cookies, DEFAULT_REFRESH_PATH, REFRESH_COOKIE, c
 pub use layer::{Require, RequireLayer, require};
 pub use rejection::Rejection;
 pub use tower_http::csrf::CsrfLayer;
+use tower_http::csrf::ProtectionError;
 
 use crate::claims::Claims;
 use crate::error::{Error, ErrorKind, Result};
@@ -300,13 +302,23 @@ pub(crate) fn json_response(
         .into_response()
 }
 
+/// The CSRF layer [`csrf`] returns: tower-http's [`CsrfLayer`] whose refusals are
+/// [`Rejection::cross_origin`] (403, the one JSON error shape).
+pub type Csrf = CsrfLayer<fn(ProtectionError) -> ::axum::response::Response>;
+
 /// tower-http's CSRF protection with its defaults: safe methods pass; unsafe ones pass when
 /// `Sec-Fetch-Site` is `same-origin` or `none`, or, without it, when `Origin` is absent or
-/// matches the request's host; every other request gets `403 Forbidden`.
+/// matches the request's host; every other request gets `403` with the JSON body of
+/// [`Rejection::cross_origin`] (`{"error":"invalid_request","kind":"cross_origin",…}`).
 ///
 /// Add trusted origins with [`CsrfLayer::add_trusted_origin`].
-pub fn csrf() -> CsrfLayer {
-    CsrfLayer::new()
+pub fn csrf() -> Csrf {
+    CsrfLayer::new().with_rejection_response(cross_origin_refused)
+}
+
+fn cross_origin_refused(_: ProtectionError) -> ::axum::response::Response {
+    use ::axum::response::IntoResponse;
+    Rejection::cross_origin().into_response()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use ::axum::http::{StatusCode, Uri, header};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 
-use super::oauth::OAuthError;
+use crate::axum::Rejection;
 
 /// A request body read as `T` from `application/x-www-form-urlencoded` or `application/json`.
 ///
@@ -21,9 +21,9 @@ where
     S: Send + Sync,
     T: DeserializeOwned + Default,
 {
-    type Rejection = OAuthError;
+    type Rejection = Rejection;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, OAuthError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Rejection> {
         let media_type = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -38,8 +38,8 @@ where
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|r| match r.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => OAuthError::too_large(),
-                _ => OAuthError::invalid_request("the body could not be read"),
+                StatusCode::PAYLOAD_TOO_LARGE => Rejection::too_large(),
+                _ => Rejection::invalid_request("the body could not be read"),
             })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(T::default()));
@@ -52,13 +52,13 @@ where
                 serde_json::from_slice(&bytes).map_err(|_| ())
             }
             _ => {
-                return Err(OAuthError::invalid_request(
+                return Err(Rejection::invalid_request(
                     "the body must be application/x-www-form-urlencoded or application/json",
                 ));
             }
         };
         parsed.map(Body).map_err(|()| {
-            OAuthError::invalid_request(
+            Rejection::invalid_request(
                 "malformed body: expected the documented fields, each once, with values of the right type",
             )
         })
@@ -70,11 +70,11 @@ where
 /// # Errors
 ///
 /// 400 `invalid_request` when it does not parse.
-pub(crate) fn query<T: DeserializeOwned + Default>(uri: &Uri) -> Result<T, OAuthError> {
+pub(crate) fn query<T: DeserializeOwned + Default>(uri: &Uri) -> Result<T, Rejection> {
     match uri.query() {
         None | Some("") => Ok(T::default()),
         Some(q) => serde_urlencoded::from_str(q)
-            .map_err(|_| OAuthError::invalid_request("malformed query string")),
+            .map_err(|_| Rejection::invalid_request("malformed query string")),
     }
 }
 

@@ -32,7 +32,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
-use super::oauth::OAuthError;
+use crate::axum::Rejection;
 use crate::error::{Error, ErrorKind, Result, quoted};
 
 /// The longest client id, in bytes.
@@ -293,15 +293,15 @@ where
     super::App: FromRef<S>,
     S: Send + Sync,
 {
-    type Rejection = OAuthError;
+    type Rejection = Rejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, OAuthError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Rejection> {
         let app = super::App::from_ref(state);
         let clients = app.clients();
         let refuse = |reason: &str| {
             app.metrics().caller_refused();
             tracing::warn!(path = %parts.uri.path(), reason, "caller refused");
-            OAuthError::invalid_client()
+            Rejection::invalid_client()
         };
         if clients.is_empty() {
             return Err(refuse(

@@ -29,10 +29,11 @@ use serde::Deserialize;
 use super::App;
 use super::body::{Body, flag};
 use super::metrics::SessionEvent;
-use super::oauth::OAuthError;
 use super::session::{pair_json, set_cookies};
+use crate::axum::Rejection;
 use crate::axum::json_response;
-use crate::session::{Device, LoginRequest};
+use crate::session::LoginRequest;
+use crate::store::Device;
 
 const PAGE: &str = include_str!("demo/page.html");
 const SCRIPT: &str = include_str!("demo/page.js");
@@ -99,7 +100,7 @@ async fn login(
 ) -> Response {
     let sub = body.sub.as_deref().map(str::trim).unwrap_or_default();
     if sub.is_empty() {
-        return OAuthError::invalid_request("send sub=<a user name>").into_response();
+        return Rejection::invalid_request("send sub=<a user name>").into_response();
     }
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -111,9 +112,7 @@ async fn login(
     {
         Ok(request) => request.with_device(Device::new(user_agent, None)),
         Err(e) => {
-            return OAuthError::invalid_request("bad login")
-                .with_description(e.message().to_owned())
-                .into_response();
+            return Rejection::invalid_request(e.message().to_owned()).into_response();
         }
     };
     match app.gate().login(&request).await {

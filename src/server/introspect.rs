@@ -20,14 +20,14 @@
 use ::axum::extract::State;
 use ::axum::http::StatusCode;
 use ::axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::App;
 use super::clients::Caller;
-use super::oauth::{OAuthError, OAuthForm, TokenRequest};
+use super::oauth::{OAuthForm, TokenRequest};
+use crate::axum::Rejection;
 use crate::axum::json_response;
-use crate::error::Class;
-use crate::session::REFRESH_TOKEN_PREFIX;
+use crate::gate::{Introspection, RefreshTokenInfo};
 use crate::token::Verified;
 
 /// `POST /introspect`.
@@ -40,28 +40,38 @@ pub(crate) async fn introspect(
         Ok(token) => token,
         Err(e) => return e.into_response(),
     };
-    if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        return introspect_refresh(&app, &caller, token).await;
-    }
-    let result = app.gate().verify::<Map<String, Value>>(token).await;
-    app.metrics().verification(&result);
-    match result {
-        Ok(verified) => {
-            app.metrics().introspection(true);
-            tracing::debug!(client = %caller.client_id, jti = %verified.claims.jti, "introspected: active");
-            json_response(StatusCode::OK, &active(&verified))
-        }
-        Err(e) if e.class() == Class::Environment => OAuthError::unavailable(&e).into_response(),
+    let answer = match app.gate().introspect(token).await {
+        Ok(answer) => answer,
         Err(e) => {
-            app.metrics().introspection(false);
-            tracing::debug!(client = %caller.client_id, kind = e.kind().as_str(), "introspected: inactive");
-            json_response(StatusCode::OK, &json!({"active": false}))
+            app.metrics().error(&e);
+            return Rejection::from(e).into_response();
         }
-    }
+    };
+    let body = match &answer {
+        Introspection::Access(verified) => {
+            app.metrics().verified();
+            tracing::debug!(client = %caller.client_id, jti = %verified.claims.jti, "introspected: active");
+            active(verified)
+        }
+        Introspection::Refresh(info) => {
+            tracing::debug!(client = %caller.client_id, "introspected a refresh token: active");
+            active_refresh(info)
+        }
+        Introspection::Inactive { kind } => {
+            if let Some(kind) = kind {
+                app.metrics().refused(*kind);
+            }
+            tracing::debug!(client = %caller.client_id, "introspected: inactive");
+            json!({"active": false})
+        }
+    };
+    app.metrics()
+        .introspection(!matches!(answer, Introspection::Inactive { .. }));
+    json_response(StatusCode::OK, &body)
 }
 
-/// The RFC 7662 response for a valid token: application claims, then the registered ones
-/// (which win over application claims of the same name).
+/// The RFC 7662 response for a valid access token: application claims, then the registered
+/// ones (which win over application claims of the same name).
 fn active(verified: &Verified) -> Value {
     let mut out = verified.claims.extra.clone();
     if let Ok(Value::Object(registered)) = serde_json::to_value(&verified.claims) {
@@ -75,34 +85,16 @@ fn active(verified: &Verified) -> Value {
     Value::Object(out)
 }
 
-/// Introspection of a refresh token: the store is asked, the token is not spent.
-async fn introspect_refresh(app: &App, caller: &Caller, token: &str) -> Response {
-    match app.gate().refresh_token_info(token).await {
-        Ok(Some(info)) => {
-            app.metrics().introspection(true);
-            tracing::debug!(client = %caller.client_id, "introspected a refresh token: active");
-            json_response(
-                StatusCode::OK,
-                &json!({
-                    "active": true,
-                    "token_type": "refresh_token",
-                    "sub": info.sub,
-                    "sid": info.sid,
-                    "exp": info.expires_at,
-                    "iat": info.issued_at,
-                    "remember_me": info.remember_me,
-                    "generation": info.generation,
-                }),
-            )
-        }
-        Err(e) if e.class() == Class::Environment => {
-            app.metrics().error(&e);
-            OAuthError::unavailable(&e).into_response()
-        }
-        Ok(None) | Err(_) => {
-            app.metrics().introspection(false);
-            tracing::debug!(client = %caller.client_id, "introspected a refresh token: inactive");
-            json_response(StatusCode::OK, &json!({"active": false}))
-        }
-    }
+/// The RFC 7662 response for the current refresh token of a live session (nothing secret).
+fn active_refresh(info: &RefreshTokenInfo) -> Value {
+    json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "sub": info.sub,
+        "sid": info.sid,
+        "exp": info.expires_at,
+        "iat": info.issued_at,
+        "remember_me": info.remember_me,
+        "generation": info.generation,
+    })
 }

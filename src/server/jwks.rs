@@ -17,13 +17,13 @@ use ::axum::http::{HeaderValue, StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 
 use super::App;
-use super::oauth::OAuthError;
+use crate::axum::Rejection;
 
 /// `GET /.well-known/jwks.json`.
 pub(crate) async fn jwks(State(app): State<App>) -> Response {
     let keyring = match app.gate().keyring() {
         Ok(keyring) => keyring,
-        Err(e) => return OAuthError::unavailable(&e).into_response(),
+        Err(e) => return Rejection::from(e).into_response(),
     };
     let Ok(body) = serde_json::to_vec(&keyring.jwks()) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();

@@ -133,6 +133,20 @@ impl Metrics {
         self.verifications[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a successful verification.
+    pub fn verified(&self) {
+        self.verifications[0].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a verification refused with `kind`.
+    pub fn refused(&self, kind: ErrorKind) {
+        let i = ErrorKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |p| p + 1);
+        self.verifications[i].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts an error: store errors are counted apart.
     pub fn error(&self, error: &Error) {
         if error.is_store_unavailable() {

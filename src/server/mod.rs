@@ -84,9 +84,9 @@ use tokio::net::TcpListener;
 
 pub use clients::{Caller, Clients, generate_secret, hash_secret, validate_client_id};
 pub use metrics::{Metrics, SessionEvent};
-pub use oauth::{OAuthError, OAuthForm, TokenRequest};
+pub use oauth::{OAuthForm, TokenRequest};
 
-use crate::axum::CsrfLayer;
+use crate::axum::Csrf;
 use crate::error::{Error, Result};
 use crate::gate::Gate;
 
@@ -163,7 +163,7 @@ impl Config {
     /// `scheme://host[:port]`.
     pub fn with_trusted_origin(mut self, origin: impl Into<String>) -> Result<Self> {
         let origin = origin.into();
-        let _checked = CsrfLayer::new()
+        let _checked = crate::axum::csrf()
             .add_trusted_origin(&origin)
             .map_err(|e| Error::usage(format!("trusted origin {origin}: {e}")))?;
         self.trusted_origins.push(origin);
@@ -182,11 +182,11 @@ impl Config {
         self.demo
     }
 
-    fn csrf(&self) -> CsrfLayer {
+    fn csrf(&self) -> Csrf {
         // Each origin was checked by `with_trusted_origin`.
         self.trusted_origins
             .iter()
-            .fold(CsrfLayer::new(), |layer, origin| {
+            .fold(crate::axum::csrf(), |layer, origin| {
                 layer.clone().add_trusted_origin(origin).unwrap_or(layer)
             })
     }

@@ -21,10 +21,10 @@ use ::axum::response::{IntoResponse, Response};
 
 use super::App;
 use super::clients::Caller;
-use super::oauth::{OAuthError, OAuthForm, TokenRequest};
+use super::oauth::{OAuthForm, TokenRequest};
+use crate::axum::Rejection;
 use crate::error::Class;
 use crate::gate::Revoked;
-use crate::session::REFRESH_TOKEN_PREFIX;
 use crate::store::Scope;
 
 /// `POST /revoke`.
@@ -37,40 +37,24 @@ pub(crate) async fn revoke(
         Ok(token) => token,
         Err(e) => return e.into_response(),
     };
-    if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        match app.gate().logout(token).await {
-            Ok(()) => {
-                app.metrics().revocation(Scope::Session);
-                tracing::info!(client = %caller.client_id, "session ended by caller (refresh token revoked)");
-            }
-            Err(e) if e.class() == Class::Environment => {
-                app.metrics().error(&e);
-                return OAuthError::unavailable(&e).into_response();
-            }
-            Err(e) => {
-                tracing::debug!(client = %caller.client_id, kind = e.kind().as_str(), "revocation of an invalid refresh token ignored");
-            }
-        }
-        return revoked();
-    }
     match app.gate().revoke_token(token).await {
         Ok(Revoked::Stored(entry)) => {
             app.metrics().revocation(entry.scope);
             tracing::info!(client = %caller.client_id, jti = %entry.id, "revoked by caller");
         }
-        Ok(Revoked::AlreadyExpired { .. }) => {}
+        Ok(Revoked::SessionEnded { .. }) => {
+            app.metrics().revocation(Scope::Session);
+            tracing::info!(client = %caller.client_id, "session ended by caller (refresh token revoked)");
+        }
+        Ok(Revoked::AlreadyExpired { .. } | Revoked::Scope { .. }) => {}
         Err(e) if e.class() == Class::Environment => {
             app.metrics().error(&e);
-            return OAuthError::unavailable(&e).into_response();
+            return Rejection::from(e).into_response();
         }
         Err(e) => {
             tracing::debug!(client = %caller.client_id, kind = e.kind().as_str(), "revocation of an invalid token ignored");
         }
     }
-    revoked()
-}
-
-fn revoked() -> Response {
     (
         StatusCode::OK,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],

@@ -28,12 +28,15 @@
 //!
 //! # Errors
 //!
-//! | status | body | when |
-//! | --- | --- | --- |
-//! | 400 | `{"error":"invalid_request","error_description":…}` | a malformed body or query, a missing `sub`, claims that are not an object or use registered names |
-//! | 401 | `{"error":"invalid_client",…}` | login without valid caller credentials (and always when none are configured) |
-//! | 401 | `{"error":{"kind":…,"message":…}}` | the token was refused: `missing_token`, `reused_refresh_token` (the session is now revoked, counted in `/metrics`), `unknown_session`, `revoked`, `expired`, `malformed`, `wrong_token_type`, … |
-//! | 503 | `{"error":{"kind":"store_unavailable",…}}` | the store cannot be reached (fail closed) |
+//! Every error is a [`Rejection`](crate::axum::Rejection):
+//! `{"error":"<OAuth code>","error_description":"…","kind":"<tollgate kind>",…context}`.
+//!
+//! | status | `error` | `kind` | when |
+//! | --- | --- | --- | --- |
+//! | 400 | `invalid_request` | `usage` | a malformed body or query, a missing `sub`, claims that are not an object or use registered names |
+//! | 401 | `invalid_client` | `invalid_client` | login without valid caller credentials (and always when none are configured) |
+//! | 401 | `invalid_token` | `missing_token`, `reused_refresh_token` (the session is now revoked, counted in `/metrics`), `unknown_session`, `revoked`, `expired`, `malformed`, `wrong_token_type`, … | the token was refused |
+//! | 503 | `temporarily_unavailable` | `store_unavailable` | the store cannot be reached (fail closed); `Retry-After: 1` |
 //!
 //! Unsafe cross-origin requests never get here: the CSRF layer answers them 403.
 
@@ -51,13 +54,11 @@ use super::App;
 use super::body::{Body, flag, query};
 use super::clients::Caller;
 use super::metrics::SessionEvent;
-use super::oauth::OAuthError;
 use crate::axum::{Cookies, Rejection, json_response, presented_token};
 use crate::error::{Class, Error, ErrorKind};
-use crate::session::{
-    Device, LoginRequest, REFRESH_TOKEN_PREFIX, SessionInfo, SessionStore, TokenPair,
-};
+use crate::session::{LoginRequest, SessionInfo, TokenPair};
 use crate::store::Scope;
+use crate::store::{Device, SessionStore};
 
 /// The session routes.
 pub(crate) fn routes() -> Router<App> {
@@ -135,10 +136,10 @@ async fn login(
 ///
 /// 400 `invalid_request` for a missing subject or claims that are not an object of
 /// application claims.
-pub(crate) fn login_request(body: &LoginBody) -> Result<LoginRequest, OAuthError> {
+pub(crate) fn login_request(body: &LoginBody) -> Result<LoginRequest, Rejection> {
     let sub = body.sub.as_deref().map(str::trim).unwrap_or_default();
     if sub.is_empty() {
-        return Err(OAuthError::invalid_request(
+        return Err(Rejection::invalid_request(
             "send sub=<the user> (and optionally remember_me, claims)",
         ));
     }
@@ -148,17 +149,17 @@ pub(crate) fn login_request(body: &LoginBody) -> Result<LoginRequest, OAuthError
         Some(Value::String(text)) if text.trim().is_empty() => None,
         Some(Value::String(text)) => Some(
             serde_json::from_str::<Value>(text)
-                .map_err(|_| OAuthError::invalid_request("claims must be a JSON object"))?,
+                .map_err(|_| Rejection::invalid_request("claims must be a JSON object"))?,
         ),
         Some(value) => Some(value.clone()),
     };
     if let Some(claims) = claims {
         if !claims.is_object() {
-            return Err(OAuthError::invalid_request("claims must be a JSON object"));
+            return Err(Rejection::invalid_request("claims must be a JSON object"));
         }
-        request = request.with_claims(&claims).map_err(|e| {
-            OAuthError::invalid_request("bad claims").with_description(e.message().to_owned())
-        })?;
+        request = request
+            .with_claims(&claims)
+            .map_err(|e| Rejection::invalid_request(e.message().to_owned()))?;
     }
     Ok(request)
 }
@@ -216,7 +217,7 @@ async fn logout(
         Err(e) => return gate_error(&app, e),
     };
     match app.gate().logout(&token).await {
-        Ok(()) => {
+        Ok(_) => {
             app.metrics().session(SessionEvent::Logout);
             app.metrics().revocation(Scope::Session);
             with_cleared_cookies(json_response(StatusCode::OK, &json!({"logged_out": true})))
@@ -236,31 +237,8 @@ async fn logout_all(
         Ok(None) => return Rejection::missing().into_response(),
         Err(e) => return gate_error(&app, e),
     };
-    let gate = app.gate();
-    let sub = if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        match gate.refresh_token_info(&token).await {
-            Ok(Some(info)) => info.sub,
-            Ok(None) => {
-                return gate_error(
-                    &app,
-                    Error::new(
-                        ErrorKind::UnknownSession,
-                        "the refresh token is not the current one of a live session; log in again",
-                    ),
-                );
-            }
-            Err(e) => return gate_error(&app, e),
-        }
-    } else {
-        let verified = gate.verify::<Map<String, Value>>(&token).await;
-        app.metrics().verification(&verified);
-        match verified {
-            Ok(verified) => verified.claims.sub,
-            Err(e) => return gate_error(&app, e),
-        }
-    };
-    match gate.logout_all(&sub).await {
-        Ok(ended) => {
+    match app.gate().logout_all_by_token(&token).await {
+        Ok((sub, ended)) => {
             app.metrics().session(SessionEvent::LogoutAll);
             app.metrics().revocation(Scope::User);
             with_cleared_cookies(json_response(
@@ -336,9 +314,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 /// cookies (the tokens they hold are useless now); environment failures keep them.
 pub(crate) fn gate_error(app: &App, error: Error) -> Response {
     match error.class() {
-        Class::Usage => OAuthError::invalid_request("invalid request")
-            .with_description(error.message().to_owned())
-            .into_response(),
+        Class::Usage => Rejection::invalid_request(error.message().to_owned()).into_response(),
         Class::Environment => {
             app.metrics().error(&error);
             Rejection::from(error).into_response()

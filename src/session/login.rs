@@ -1,44 +1,18 @@
 //! What a login asks for: [`LoginRequest`] and the [`Device`] it came from.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
-
-const MAX_USER_AGENT: usize = 256;
-const MAX_IP: usize = 64;
-
-/// Where a login came from: shown in the session list, never used for a decision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Device {
-    /// The client's user agent (at most 256 characters are kept).
-    pub user_agent: Option<String>,
-    /// The client's IP address, as the application saw it (at most 64 characters are kept).
-    pub ip: Option<String>,
-}
-
-impl Device {
-    /// A device with a user agent and an IP, either optional.
-    pub fn new(user_agent: Option<String>, ip: Option<String>) -> Self {
-        Device { user_agent, ip }
-    }
-
-    pub(crate) fn truncated(&self) -> Device {
-        let cut =
-            |s: &Option<String>, max: usize| s.as_ref().map(|s| s.chars().take(max).collect());
-        Device {
-            user_agent: cut(&self.user_agent, MAX_USER_AGENT),
-            ip: cut(&self.ip, MAX_IP),
-        }
-    }
-}
+use crate::store::Device;
 
 /// What a login asks for: the user, remember-me, application claims and the device.
 ///
 /// # Examples
 ///
 /// ```
-/// use tollgate::session::{Device, LoginRequest};
+/// use tollgate::session::LoginRequest;
+/// use tollgate::store::Device;
 /// let request = LoginRequest::new("alice")
 ///     .with_remember_me(true)
 ///     .with_claim("role", "admin")?

@@ -126,21 +126,22 @@
 //!
 //! [`Gate::refresh`]: crate::Gate::refresh
 //! [`Gate::reuse_detections`]: crate::Gate::reuse_detections
+//! [`SessionRecord`]: crate::store::SessionRecord
+//! [`SessionStore`]: crate::store::SessionStore
+//! [`SessionStore::purge_sessions`]: crate::store::SessionStore::purge_sessions
+//! [`Rotation::apply`]: crate::store::Rotation::apply
+//! [`Gate::login`]: crate::Gate::login
 
 mod config;
-mod gate;
-mod inspect;
 mod login;
 mod pair;
 mod refresh;
-mod store;
 
+pub(crate) use config::secs;
 pub use config::{
     DEFAULT_ABSOLUTE_MAX, DEFAULT_ACCESS_TTL, DEFAULT_GRACE, DEFAULT_REFRESH_WINDOW,
     DEFAULT_REMEMBER_WINDOW, SessionConfig,
 };
-pub use inspect::RefreshTokenInfo;
-pub use login::{Device, LoginRequest};
+pub use login::LoginRequest;
 pub use pair::{SessionInfo, TOKEN_TYPE, TokenPair};
-pub use refresh::{REFRESH_TOKEN_PREFIX, SecretHash};
-pub use store::{RotateOutcome, Rotation, SessionRecord, SessionStore};
+pub(crate) use refresh::{RefreshToken, Secret, is_session_id, sid_prefix};

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Device, SessionRecord};
+use crate::store::{Device, SessionRecord};
 
 /// The `token_type` of every [`TokenPair`] (RFC 6750).
 pub const TOKEN_TYPE: &str = "Bearer";

@@ -12,9 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-
-/// The prefix every refresh token starts with (`tgr` = tollgate refresh, format version 1).
-pub const REFRESH_TOKEN_PREFIX: &str = "tgr1.";
+use crate::store::{SecretHash, digests_match};
+use crate::token::{REFRESH_TOKEN_PREFIX, TokenKind};
 
 /// Bytes of randomness in a refresh secret: 32.
 pub(crate) const SECRET_LEN: usize = 32;
@@ -24,9 +23,6 @@ pub(crate) const MAX_GENERATION: u64 = 1 << 53;
 
 /// Refresh tokens longer than this are rejected before any parsing.
 const MAX_LEN: usize = 256;
-
-/// A SHA-256 digest of a refresh secret: what the store keeps instead of the secret.
-pub type SecretHash = [u8; 32];
 
 /// A refresh secret; zeroized on drop.
 pub(crate) struct Secret(Zeroizing<[u8; SECRET_LEN]>);
@@ -204,11 +200,6 @@ fn random_error() -> Error {
     Error::bad_key("the system random number generator failed")
 }
 
-/// Compares two digests in constant time.
-pub(crate) fn digests_match(a: &[u8], b: &[u8]) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
-}
-
 /// A parsed refresh token.
 pub(crate) struct RefreshToken {
     pub(crate) sid: String,
@@ -274,7 +265,7 @@ impl RefreshToken {
 /// The error for a token that is not a refresh token: an access token (three dot-separated
 /// segments) is `wrong_token_type`, anything else `malformed`.
 fn not_a_refresh_token(token: &str) -> Error {
-    if token.len() <= crate::token::MAX_TOKEN_BYTES && token.split('.').count() == 3 {
+    if TokenKind::of(token) == TokenKind::Access {
         Error::new(
             ErrorKind::WrongTokenType,
             "this is an access token, not a refresh token; pass the refresh_token of the pair",

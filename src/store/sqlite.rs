@@ -23,7 +23,7 @@
 //!     ended_at INTEGER);
 //! ```
 //!
-//! A rotation reads the session row, applies [`Rotation::apply`](crate::session::Rotation::apply)
+//! A rotation reads the session row, applies [`Rotation::apply`](crate::store::Rotation::apply)
 //! (digests compared in constant time in Rust), and writes the row (and on reuse the session
 //! revocation) inside one `BEGIN IMMEDIATE` transaction: SQLite's write lock serialises it
 //! against every other writer of the file, in this process or another.

@@ -38,18 +38,9 @@ pub(crate) struct MintArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, args: MintArgs) -> Result<Output> {
-    let mut options = MintOptions::new(args.sub).with_ttl(parse_duration(&args.ttl)?);
-    let audiences = if args.aud.is_empty() {
-        ctx.args.audience.clone().into_iter().collect()
-    } else {
-        args.aud
-    };
-    for aud in audiences {
-        options = options.with_audience(aud);
-    }
-    if let Some(iss) = args.iss.or_else(|| ctx.args.issuer.clone()) {
-        options = options.with_issuer(iss);
-    }
+    let defaults = ctx.options(args.aud, args.iss);
+    let mut options =
+        defaults.mint_defaults(MintOptions::new(args.sub).with_ttl(parse_duration(&args.ttl)?));
     if let Some(sid) = args.sid {
         options = options.with_sid(sid);
     }

@@ -20,9 +20,10 @@ use crate::output::Output;
 Entries expire by themselves once nothing they revoke can still be valid."
 )]
 pub(crate) struct RevokeArgs {
-    /// The token (its signature must verify; it may have expired), `-` for stdin, or @FILE.
+    /// The token (its signature must verify; it may have expired), `-` for stdin, or @FILE. A
+    /// refresh token ends its session.
     token: Option<String>,
-    /// Revoke every token of this session.
+    /// Revoke every token of this session, and end the session for good.
     #[arg(long, value_name = "SID", allow_hyphen_values = true)]
     session: Option<String>,
     /// Revoke every token of this user issued up to now, and end the user's sessions.
@@ -45,19 +46,12 @@ pub(crate) async fn run(ctx: &Context, args: RevokeArgs) -> Result<Output> {
         (.., true) => Some((Scope::Global, String::new())),
         _ => None,
     };
-    if let Some((scope, id)) = scoped {
-        let entry = gate.revoke(scope, &id).await?;
-        if scope == Scope::User {
-            // A user's refresh tokens are tokens of that user too: end their sessions, so no
-            // new access token can be minted from a session that was live before.
-            let sessions_ended = gate.logout_all(&id).await?;
-            return Ok(Output::RevokedUser {
-                entry,
-                sessions_ended,
-            });
+    let revoked = match scoped {
+        Some((scope, id)) => gate.revoke(scope, &id).await?,
+        None => {
+            gate.revoke_token(&read_token(args.token.as_deref())?)
+                .await?
         }
-        return Ok(Output::Revoked(tollgate::Revoked::Stored(entry)));
-    }
-    let token = read_token(args.token.as_deref())?;
-    Ok(Output::Revoked(gate.revoke_token(&token).await?))
+    };
+    Ok(Output::Revoked(revoked))
 }

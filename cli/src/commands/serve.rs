@@ -86,7 +86,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
         ensure_demo_keyring(ctx)?;
     }
     let gate = Arc::new(
-        ctx.gate(ctx.verify_options(), true)
+        ctx.gate(ctx.options(Vec::new(), None), true)
             .await?
             .with_session_config(sessions),
     );
@@ -110,18 +110,18 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     // Signal handlers first: a SIGTERM that arrives right after the address is printed must
     // drain, not kill.
     let term = signal(SignalKind::terminate())
-        .map_err(|e| Error::usage(format!("cannot handle SIGTERM: {e}")))?;
+        .map_err(|e| Error::io(format!("cannot handle SIGTERM: {e}")))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
-            Error::usage(format!(
+            Error::io(format!(
                 "cannot listen on {}: {e}; choose another --listen",
                 args.listen
             ))
         })?;
     let bound = listener
         .local_addr()
-        .map_err(|e| Error::usage(format!("cannot read the bound address: {e}")))?;
+        .map_err(|e| Error::io(format!("cannot read the bound address: {e}")))?;
     if args.demo {
         output::warn(&format!(
             "DEMO MODE: the page at http://{bound}/ signs anyone in as any user without a \
@@ -156,7 +156,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
         }
     };
     tokio::select! {
-        served = server => served.map_err(|e| Error::usage(format!("serving failed: {e}")))?,
+        served = server => served.map_err(|e| Error::io(format!("serving failed: {e}")))?,
         () = deadline => output::warn(&format!(
             "requests still in flight after --drain-timeout {}; exiting anyway",
             args.drain_timeout

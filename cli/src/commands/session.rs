@@ -3,8 +3,9 @@
 use clap::{Args, Subcommand};
 use std::time::Duration;
 
-use tollgate::session::{DEFAULT_ACCESS_TTL, Device, LoginRequest, SessionConfig};
-use tollgate::{Result, VerifyOptions, parse_duration};
+use tollgate::Device;
+use tollgate::session::{DEFAULT_ACCESS_TTL, LoginRequest, SessionConfig};
+use tollgate::{Result, parse_duration};
 
 use crate::context::{Context, parse_claim, read_token};
 use crate::output::Output;
@@ -150,13 +151,7 @@ struct LoginArgs {
 
 pub(crate) async fn run(ctx: &Context, args: SessionArgs) -> Result<Output> {
     let config = args.lifetimes.config(DEFAULT_ACCESS_TTL)?;
-    let mut options = VerifyOptions::new();
-    if let Some(iss) = &ctx.args.issuer {
-        options = options.with_issuer(iss.clone());
-    }
-    if let Some(aud) = &ctx.args.audience {
-        options = options.with_audience(aud.clone());
-    }
+    let options = ctx.options(Vec::new(), None);
     // Listing reads the store only; everything else signs, verifies or sizes revocations by the
     // keyring's max_ttl.
     let needs_keyring = !matches!(args.command, SessionCommand::List { .. });

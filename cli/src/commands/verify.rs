@@ -1,7 +1,7 @@
 //! `tollgate verify`: check a token's signature and claims.
 
 use clap::Args;
-use tollgate::{Algorithm, KeySet, Result, VerifyOptions, parse_duration};
+use tollgate::{Algorithm, KeySet, Result, parse_duration};
 
 use crate::context::{Context, read_token};
 use crate::output::Output;
@@ -35,25 +35,14 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) async fn run(ctx: &Context, args: VerifyArgs) -> Result<Output> {
     let token = read_token(args.token.as_deref())?;
-    let mut options = VerifyOptions::new().with_leeway(parse_duration(&args.leeway)?);
-    let audiences = if args.aud.is_empty() {
-        ctx.args.audience.clone().into_iter().collect()
-    } else {
-        args.aud
-    };
-    for aud in audiences {
-        options = options.with_audience(aud);
-    }
-    if let Some(iss) = args.iss.or_else(|| ctx.args.issuer.clone()) {
-        options = options.with_issuer(iss);
-    }
+    let mut options = ctx
+        .options(args.aud, args.iss)
+        .with_leeway(parse_duration(&args.leeway)?);
     for alg in &args.alg {
         options = options.with_algorithm(*alg);
     }
     let verified = if args.key.is_empty() {
-        let keyring = ctx.keyring()?;
-        let gate = ctx.gate(options, false).await?;
-        gate.verify_with(&token, keyring.key_set()).await?
+        ctx.gate(options, true).await?.verify(&token).await?
     } else {
         let mut keys = KeySet::from_file(&args.key[0], &args.alg)?;
         for path in &args.key[1..] {

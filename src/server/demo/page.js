@@ -58,8 +58,9 @@ async function call(method, path, fields) {
     // not JSON
   }
   let kind = null;
-  if (!response.ok && body && body.error) {
-    kind = typeof body.error === 'string' ? body.error : body.error.kind;
+  if (!response.ok && body) {
+    // Every error answer is {"error": <OAuth code>, "error_description", "kind": <tollgate kind>}.
+    kind = body.kind || body.error || null;
   }
   return { status: response.status, body, kind };
 }

@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::MemoryStore;
 use crate::error::Result;
-use crate::session::{RotateOutcome, Rotation, SessionRecord, SessionStore};
 use crate::store::{Revocation, Scope};
+use crate::store::{RotateOutcome, Rotation, SessionRecord, SessionStore};
 
 /// Session records by sid, and the sids of each user.
 #[derive(Debug, Default)]

@@ -3,8 +3,8 @@
 
 use super::Replica;
 use crate::error::Result;
-use crate::session::{RotateOutcome, Rotation, SessionRecord, SessionStore};
 use crate::store::{ChangeFeed, Revocation, Scope};
+use crate::store::{RotateOutcome, Rotation, SessionRecord, SessionStore};
 
 impl<S: SessionStore + ChangeFeed + 'static> Replica<S> {
     fn apply_session_revocation(&self, sid: &str, expires_at: i64, now: i64) {

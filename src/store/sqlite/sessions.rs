@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{SqliteStore, insert_revocation};
 use crate::error::Result;
-use crate::session::{Device, RotateOutcome, Rotation, SessionRecord, SessionStore};
+use crate::store::{Device, RotateOutcome, Rotation, SessionRecord, SessionStore};
 use crate::store::{Revocation, Scope};
 
 const COLUMNS: &str = "sid, sub, generation, created, last_used, rotated_at, remember_me, \

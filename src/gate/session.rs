@@ -1,40 +1,25 @@
 //! The session verbs of [`Gate`]: login, refresh, logout, logout-all, list, end one, end others.
+//! See the [`session`](crate::session) module for the design and the threat model.
 
 use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
-use super::config::secs;
-use super::refresh::{RefreshToken, Secret, is_session_id, sid_prefix};
-use super::{
-    LoginRequest, REFRESH_TOKEN_PREFIX, RotateOutcome, Rotation, SessionConfig, SessionInfo,
-    SessionRecord, SessionStore, TOKEN_TYPE, TokenPair,
-};
+use super::Gate;
 use crate::claims::MintOptions;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result, quoted};
-use crate::gate::Gate;
 use crate::keys::Keyring;
-use crate::store::{MAX_ID_LEN, Revocation, Scope};
-use crate::token::{self, Checks, Minted};
+use crate::session::{
+    LoginRequest, RefreshToken, Secret, SessionInfo, TOKEN_TYPE, TokenPair, is_session_id, secs,
+    sid_prefix,
+};
+use crate::store::{
+    MAX_ID_LEN, Revocation, RotateOutcome, Rotation, Scope, SessionRecord, SessionStore,
+};
+use crate::token::{self, Checks, Minted, TokenKind};
 
 impl<S: SessionStore> Gate<S> {
-    /// Sets the session lifetimes and grace window.
-    pub fn with_session_config(mut self, config: SessionConfig) -> Self {
-        self.sessions = config;
-        self
-    }
-
-    /// The session lifetimes and grace window.
-    pub fn session_config(&self) -> &SessionConfig {
-        &self.sessions
-    }
-
-    /// How many refresh-token reuses (theft) this gate has detected.
-    pub fn reuse_detections(&self) -> u64 {
-        self.reuse_detections.load(Ordering::Relaxed)
-    }
-
     /// Starts a session: a new refresh-token family and its first access token.
     ///
     /// # Errors
@@ -187,11 +172,12 @@ impl<S: SessionStore> Gate<S> {
     ///
     /// The signature and structure kinds of [`verify`](crate::token::verify) for an access
     /// token, `missing_claim` when it has no `sid`; `malformed` for a broken refresh token,
-    /// `unknown_session` when its session is not live; `store_unavailable`.
-    pub async fn logout(&self, token: &str) -> Result<()> {
+    /// `unknown_session` when its session is not live; `store_unavailable`. Returns the session
+    /// id.
+    pub async fn logout(&self, token: &str) -> Result<String> {
         let now = self.clock().now();
         let expires_at = now.saturating_add(self.scope_lifetime());
-        if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        if TokenKind::is_refresh(token) {
             let presented = RefreshToken::parse(token)?;
             authentic(&presented, self.keyring()?.session_key()?.as_ref())?;
             // Only the session's current token or the one it replaced ends it: an older one,
@@ -206,7 +192,7 @@ impl<S: SessionStore> Gate<S> {
             {
                 Some(record) => {
                     log_end(&record, "logout");
-                    Ok(())
+                    Ok(record.sid)
                 }
                 None => Err(unknown_session(&presented.sid)),
             };
@@ -236,31 +222,51 @@ impl<S: SessionStore> Gate<S> {
             // No live family (a token from `mint`, or a session that ended): its access tokens
             // die all the same.
             None => {
-                let entry = Revocation::new(Scope::Session, sid, now, expires_at);
+                let entry = Revocation::new(Scope::Session, sid.as_str(), now, expires_at);
                 entry.validate()?;
                 self.store().revoke(&entry, now).await?;
             }
         }
-        Ok(())
+        Ok(sid)
     }
 
-    /// Ends every session of `sub` and revokes every access token issued to `sub` up to now.
-    /// Returns how many sessions were live.
+    /// Ends every session of `sub` and revokes every access token issued to `sub` up to now:
+    /// [`Gate::revoke`] of the user scope. Returns how many sessions were live.
     ///
     /// # Errors
     ///
     /// `usage` for an empty subject; `store_unavailable`.
     pub async fn logout_all(&self, sub: &str) -> Result<u64> {
-        let now = self.clock().now();
-        let expires_at = now.saturating_add(self.scope_lifetime());
-        Revocation::new(Scope::User, sub, now, expires_at).validate()?;
-        let ended = self
-            .store()
-            .end_user_sessions(sub, None, expires_at, now)
-            .await?;
-        self.revoke(Scope::User, sub).await?;
+        let ended = match self.revoke(Scope::User, sub).await? {
+            crate::gate::Revoked::Scope { sessions_ended, .. } => sessions_ended,
+            _ => 0,
+        };
         tracing::info!(sub = %quoted(sub), ended, "logged out everywhere");
         Ok(ended)
+    }
+
+    /// Logs the user of `token` out everywhere ([`Gate::logout_all`]), where `token` is an access
+    /// token that verifies, or the current refresh token of a live session (a made-up or spent
+    /// refresh token is refused before anything is written). Returns the subject and how many
+    /// sessions were live.
+    ///
+    /// # Errors
+    ///
+    /// As [`Gate::verify`] for an access token; `unknown_session` for a refresh token that is not
+    /// the current one of a live session; `store_unavailable`.
+    pub async fn logout_all_by_token(&self, token: &str) -> Result<(String, u64)> {
+        let sub = if TokenKind::is_refresh(token) {
+            let presented = RefreshToken::parse(token)?;
+            authentic(&presented, self.keyring()?.session_key()?.as_ref())?;
+            match self.refresh_token_info(token).await? {
+                Some(info) => info.sub,
+                None => return Err(unknown_session(&presented.sid)),
+            }
+        } else {
+            self.verify::<Value>(token).await?.claims.sub
+        };
+        let ended = self.logout_all(&sub).await?;
+        Ok((sub, ended))
     }
 
     /// The live sessions of `sub`, most recently used first.
@@ -339,15 +345,11 @@ impl<S: SessionStore> Gate<S> {
         record: &SessionRecord,
         secret: &Secret,
     ) -> Result<Minted> {
-        let mut options = MintOptions::new(record.sub.clone())
-            .with_ttl(self.sessions.access_ttl())
-            .with_sid(record.sid.clone());
-        if let Some(iss) = &self.options().issuer {
-            options = options.with_issuer(iss.clone());
-        }
-        for aud in &self.options().audiences {
-            options = options.with_audience(aud.clone());
-        }
+        let mut options = self.options().mint_defaults(
+            MintOptions::new(record.sub.clone())
+                .with_ttl(self.sessions.access_ttl())
+                .with_sid(record.sid.clone()),
+        );
         options.extra.clone_from(&record.claims);
         options.jti = Some(secret.access_jti(&record.sid)?);
         token::mint(keyring, &options, &Clock::fixed(record.rotated_at))

@@ -1,15 +1,65 @@
 //! The store side of sessions: the [`SessionStore`] trait, the per-session record it keeps, and
-//! the rotation rule every backend applies in one atomic step.
+//! the rules every backend applies in one atomic step: which secret a presented refresh token
+//! carries ([`SessionRecord::presented`]), rotation ([`Rotation::apply`]) and ending a session
+//! ([`SessionRecord::end`]).
+//!
+//! The session *logic* (login, refresh, logout) is [`Gate`](crate::Gate)'s; the refresh-token
+//! format and its cryptography are in the `session` module. Stores know only digests.
 
 use std::fmt;
 use std::future::Future;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::Device;
-use super::refresh::{SecretHash, digests_match};
+use super::RevocationStore;
 use crate::error::Result;
-use crate::store::RevocationStore;
+
+/// A SHA-256 digest of a refresh secret: what a store keeps instead of the secret.
+pub type SecretHash = [u8; 32];
+
+/// Compares two digests (or any two byte strings) in constant time.
+pub fn digests_match(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+const MAX_USER_AGENT: usize = 256;
+const MAX_IP: usize = 64;
+
+/// Where a login came from: shown in the session list, never used for a decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The client's user agent (at most 256 characters are kept).
+    pub user_agent: Option<String>,
+    /// The client's IP address, as the application saw it (at most 64 characters are kept).
+    pub ip: Option<String>,
+}
+
+impl Device {
+    /// A device with a user agent and an IP, either optional.
+    pub fn new(user_agent: Option<String>, ip: Option<String>) -> Self {
+        Device { user_agent, ip }
+    }
+
+    /// The device with its fields cut to the lengths a store keeps.
+    pub fn truncated(&self) -> Device {
+        let cut =
+            |s: &Option<String>, max: usize| s.as_ref().map(|s| s.chars().take(max).collect());
+        Device {
+            user_agent: cut(&self.user_agent, MAX_USER_AGENT),
+            ip: cut(&self.ip, MAX_IP),
+        }
+    }
+}
+
+/// Which of a session's secrets a presented refresh token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// The current generation: the token would rotate.
+    Current,
+    /// The immediate parent (spent by the last rotation).
+    Parent,
+}
 
 /// One session (a refresh-token family), as a store keeps it.
 ///
@@ -76,6 +126,31 @@ impl SessionRecord {
     /// Whether the session can still be refreshed at `now`: not ended and not expired.
     pub fn is_live(&self, now: i64) -> bool {
         self.ended_at.is_none() && self.expires_at > now
+    }
+
+    /// Which of this session's secrets a refresh token of `generation` whose secret digests to
+    /// `hash` carries: the current one, its immediate parent, or neither (`None`). Digests are
+    /// compared in constant time. The one match rule of rotation, introspection and logout.
+    pub fn presented(&self, generation: u64, hash: &SecretHash) -> Option<Match> {
+        if generation == self.generation && digests_match(hash, &self.hash) {
+            return Some(Match::Current);
+        }
+        let parent = generation.checked_add(1) == Some(self.generation)
+            && self
+                .parent_hash
+                .is_some_and(|parent| digests_match(hash, &parent));
+        parent.then_some(Match::Parent)
+    }
+
+    /// The end-session rule, which every store applies inside the atomic step that also writes
+    /// the session revocation: a live session is marked ended at `now` (returns `true`); an
+    /// ended or expired one is left as it is (returns `false`).
+    pub fn end(&mut self, now: i64) -> bool {
+        let was_live = self.is_live(now);
+        if was_live {
+            self.ended_at = Some(now);
+        }
+        was_live
     }
 }
 
@@ -154,7 +229,8 @@ impl Rotation {
         if !record.is_live(now) || session_revoked || record.sid != self.sid {
             return RotateOutcome::Unknown;
         }
-        if self.generation == record.generation && digests_match(&self.hash, &record.hash) {
+        let presented = record.presented(self.generation, &self.hash);
+        if presented == Some(Match::Current) {
             record.generation += 1;
             record.parent_hash = Some(record.hash);
             record.hash = self.next_hash;
@@ -166,11 +242,10 @@ impl Rotation {
                 .min(record.absolute_expires_at);
             return RotateOutcome::Rotated(record);
         }
-        let is_parent = self.generation.checked_add(1) == Some(record.generation)
-            && record
-                .parent_hash
-                .is_some_and(|parent| digests_match(&self.hash, &parent));
-        if is_parent && self.grace > 0 && now.saturating_sub(record.rotated_at) <= self.grace {
+        if presented == Some(Match::Parent)
+            && self.grace > 0
+            && now.saturating_sub(record.rotated_at) <= self.grace
+        {
             return RotateOutcome::Grace(record);
         }
         record.ended_at = Some(now);

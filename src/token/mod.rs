@@ -25,6 +25,10 @@ use crate::json::parse_object;
 use crate::keys::{KeySet, KeyState, Keyring, VerifyingKey};
 use crate::validate::{self, ACCESS_TOKEN_TYPE, VerifyOptions};
 
+mod kind;
+
+pub use kind::{REFRESH_TOKEN_PREFIX, TokenKind};
+
 /// Tokens larger than this are rejected before any decoding: 16 KiB.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
@@ -196,7 +200,7 @@ pub(crate) struct Parts<'a> {
 /// Size check and split into exactly three non-empty segments. A refresh token is recognised by
 /// its prefix first and refused as `wrong_token_type`: it can never pass as an access token.
 pub(crate) fn split(token: &str) -> Result<Parts<'_>> {
-    if token.starts_with(crate::session::REFRESH_TOKEN_PREFIX) {
+    if TokenKind::is_refresh(token) {
         return Err(Error::new(
             ErrorKind::WrongTokenType,
             "this is a refresh token, not an access token; exchange it for a new pair with `tollgate session refresh`",

@@ -1,0 +1,198 @@
+//! [`Gate`]: keyring, store, clock and verification options together; the facade the CLI, the
+//! axum integration and the HTTP service call.
+//!
+//! Verification is the synchronous pipeline of [`token::verify`] followed
+//! by one revocation check in the store (no round trip at all with a [`Replica`](crate::store::Replica)).
+//! A store that cannot be reached fails the verification with `store_unavailable`: the gate
+//! never answers "valid" when it could not ask (see [`FailOpen`](crate::store::FailOpen) for the
+//! explicit opposite).
+//!
+//! Revocation entries live as long as anything they revoke can still be valid: a token's entry
+//! until its `exp` plus the leeway; a session's, user's, key's or global entry for the keyring's
+//! `max_ttl` (the longest lifetime any token can have) plus the leeway.
+//!
+//! # Examples
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use tollgate::{Algorithm, Clock, ErrorKind, Gate, Keyring, MintOptions, Store};
+//! let dir = tempfile::tempdir().unwrap();
+//! let clock = Clock::fixed(1_800_000_000);
+//! let mut keyring = Keyring::init(dir.path().join("keys"))?;
+//! keyring.generate(Algorithm::EdDSA, None, &clock)?;
+//! let gate = Gate::new(Store::open("memory:").await?).with_keyring(keyring).with_clock(clock);
+//!
+//! let minted = gate.mint(&MintOptions::new("alice"))?;
+//! gate.verify::<serde_json::Value>(&minted.token).await?;
+//! gate.revoke_token(&minted.token).await?;
+//! let err = gate.verify::<serde_json::Value>(&minted.token).await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Revoked);
+//! # Ok::<(), tollgate::Error>(())
+//! # }).unwrap();
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::claims::MintOptions;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::keys::{DEFAULT_MAX_TTL, Keyring};
+use crate::session::SessionConfig;
+use crate::store::{RevocationStore, Store};
+use crate::token::{self, Minted};
+use crate::validate::VerifyOptions;
+
+mod inspect;
+mod revoke;
+mod session;
+mod verify;
+
+pub use inspect::{Inspection, Introspection, RefreshTokenInfo};
+pub use revoke::Revoked;
+pub use verify::token_ref;
+
+/// Keyring, store, clock and options: mint, verify with revocation, revoke.
+pub struct Gate<S = Store> {
+    keyring: RwLock<Option<Arc<Keyring>>>,
+    store: S,
+    clock: Clock,
+    options: VerifyOptions,
+    /// Session lifetimes and grace window (see [`crate::session`]).
+    sessions: SessionConfig,
+    /// Refresh-token reuse detections since the gate was built.
+    reuse_detections: AtomicU64,
+}
+
+impl<S> std::fmt::Debug for Gate<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("clock", &self.clock)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: RevocationStore> Gate<S> {
+    /// A gate over `store`, with the system clock, default [`VerifyOptions`] and no keyring yet.
+    pub fn new(store: S) -> Self {
+        Gate {
+            keyring: RwLock::new(None),
+            store,
+            clock: Clock::System,
+            options: VerifyOptions::new(),
+            sessions: SessionConfig::new(),
+            reuse_detections: AtomicU64::new(0),
+        }
+    }
+
+    /// Sets the keyring that signs and verifies.
+    pub fn with_keyring(self, keyring: Keyring) -> Self {
+        self.set_keyring(keyring);
+        self
+    }
+
+    /// Sets the clock every time check and every written time reads.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the verification options (audience, issuer, leeway, algorithms).
+    pub fn with_options(mut self, options: VerifyOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the session lifetimes and grace window.
+    pub fn with_session_config(mut self, config: SessionConfig) -> Self {
+        self.sessions = config;
+        self
+    }
+
+    /// The session lifetimes and grace window.
+    pub fn session_config(&self) -> &SessionConfig {
+        &self.sessions
+    }
+
+    /// How many refresh-token reuses (theft) this gate has detected.
+    pub fn reuse_detections(&self) -> u64 {
+        self.reuse_detections.load(Ordering::Relaxed)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The verification options.
+    pub fn options(&self) -> &VerifyOptions {
+        &self.options
+    }
+
+    /// The current keyring.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the gate has none.
+    pub fn keyring(&self) -> Result<Arc<Keyring>> {
+        self.keyring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or_else(|| Error::bad_key("no keyring is configured"))
+    }
+
+    /// Replaces the keyring (for example after it changed on disk); in-flight verifications
+    /// finish with the one they started with.
+    pub fn set_keyring(&self, keyring: Keyring) {
+        *self
+            .keyring
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(keyring));
+    }
+
+    /// Re-reads the keyring from its directory and swaps it in.
+    ///
+    /// # Errors
+    ///
+    /// As [`Keyring::open`]; the current keyring stays in use on error.
+    pub fn reload_keyring(&self) -> Result<()> {
+        let dir = self.keyring()?.dir().to_path_buf();
+        self.set_keyring(Keyring::open(dir)?);
+        Ok(())
+    }
+
+    /// How long session, user, key and global revocations are kept: the keyring's `max_ttl`
+    /// plus the leeway.
+    pub(crate) fn scope_lifetime(&self) -> i64 {
+        let max_ttl = self.keyring().map_or(DEFAULT_MAX_TTL, |k| k.max_ttl());
+        max_ttl.saturating_add(self.options.leeway_secs())
+    }
+
+    /// Mints an access token with the active key and the gate's clock. The issuer and the
+    /// audiences of the gate's [`VerifyOptions`] are the defaults: a token minted without its
+    /// own `iss` gets the gate's issuer, and one without audiences gets the gate's audiences,
+    /// so that the gate verifies what it mints.
+    ///
+    /// # Errors
+    ///
+    /// As [`token::mint`].
+    pub fn mint(&self, options: &MintOptions) -> Result<Minted> {
+        let keyring = self.keyring()?;
+        if self.options.fills(options) {
+            token::mint(
+                &keyring,
+                &self.options.mint_defaults(options.clone()),
+                &self.clock,
+            )
+        } else {
+            token::mint(&keyring, options, &self.clock)
+        }
+    }
+}
