@@ -20,7 +20,10 @@ use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, Family};
 use crate::error::{Error, Result};
+use crate::keys::asn1;
+use crate::keys::entry::KeyState;
 use crate::keys::jwks::Jwk;
+use crate::keys::set::VerifyingKey;
 
 /// The elliptic curve of an EC key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +43,8 @@ impl Curve {
         }
     }
 
-    fn coordinate_len(self) -> usize {
+    /// The length of one coordinate in bytes.
+    pub(crate) fn coordinate_len(self) -> usize {
         match self {
             Curve::P256 => 32,
             Curve::P384 => 48,
@@ -121,35 +125,10 @@ impl PublicKey {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when it is none of those.
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when it is none of those, or the key is
+    /// invalid or too weak.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey> {
-        if let Ok(parsed) = UnparsedPublicKey::new(&ED25519, der).parse() {
-            let spki = parsed.as_der().map_err(|_| der_error("public key"))?;
-            let spki = spki.as_ref().to_vec();
-            let x = spki[spki.len().saturating_sub(32)..].to_vec();
-            return Ok(PublicKey {
-                params: PublicParams::Ed { x },
-                spki,
-            });
-        }
-        for (alg, curve) in [
-            (&ECDSA_P256_SHA256_FIXED, Curve::P256),
-            (&ECDSA_P384_SHA384_FIXED, Curve::P384),
-        ] {
-            if let Ok(parsed) = UnparsedPublicKey::new(alg, der).parse() {
-                let spki = parsed.as_der().map_err(|_| der_error("public key"))?;
-                let spki = spki.as_ref().to_vec();
-                let point_len = 1 + 2 * curve.coordinate_len();
-                let point = &spki[spki.len().saturating_sub(point_len)..];
-                return Ok(PublicKey::ec(curve, point, spki.clone()));
-            }
-        }
-        if let Ok(rsa) = RsaPublic::from_der(der) {
-            return PublicKey::from_rsa(&rsa);
-        }
-        Err(Error::bad_key(
-            "not an Ed25519, P-256, P-384 or RSA public key (SubjectPublicKeyInfo)",
-        ))
+        PublicKey::from_components(asn1::spki_params(der)?)
     }
 
     fn ec(curve: Curve, point: &[u8], spki: Vec<u8>) -> PublicKey {
@@ -444,10 +423,15 @@ impl Secret {
         }
     }
 
-    /// The HMAC verifying key (`None` for asymmetric keys).
-    pub(crate) fn hmac_decoding_key(&self) -> Option<DecodingKey> {
+    /// The HMAC verifying key (`None` for asymmetric keys and empty secrets).
+    pub(crate) fn hmac_verifying_key(
+        &self,
+        kid: String,
+        state: KeyState,
+        alg: Algorithm,
+    ) -> Option<VerifyingKey> {
         match self {
-            Secret::Hmac(k) => DecodingKey::from_secret(k).ok(),
+            Secret::Hmac(k) => VerifyingKey::from_secret(Some(kid), state, vec![alg], k),
             Secret::Pkcs8(_) => None,
         }
     }
