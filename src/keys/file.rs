@@ -19,18 +19,22 @@
 //! malformed member) is skipped, logged without key material, and counted; a set with no usable
 //! key is refused.
 //!
+//! Every key must also meet the rules of [`strength`](super::strength) (HMAC secret length, RSA
+//! size, exponent and ROCA) and let itself verify by its `use` and `key_ops`.
+//!
 //! [`KeySet::from_file`]: crate::KeySet::from_file
 //! [`KeySet::from_secret`]: crate::KeySet::from_secret
 
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::alg::{Algorithm, Family};
+use crate::alg::Algorithm;
 use crate::error::{Error, Result, quoted};
 use crate::json::parse_object;
 use crate::keys::asn1::{self, DerKind};
 use crate::keys::jwks::Jwk;
 use crate::keys::material::{PublicKey, Secret};
+use crate::keys::strength;
 use crate::keys::usage::{Operation, Usage};
 
 /// The forms a key file may take, for messages.
@@ -71,13 +75,16 @@ impl FileKey {
                 .into_iter()
                 .filter(|a| public.allows(*a))
                 .collect(),
-            Material::Secret(_) => Algorithm::of_family(Family::Hmac).collect(),
+            Material::Secret(secret) => strength::hmac_algorithms(secret.len()),
         };
         self.usage.narrow(by_type)
     }
 
     fn checked(self) -> Result<FileKey> {
         self.usage.allow(Operation::Verify)?;
+        if let Material::Secret(secret) = &self.material {
+            strength::check_hmac(secret.len(), self.usage.alg())?;
+        }
         if let Some(alg) = self.usage.alg()
             && self.algorithms().is_empty()
         {

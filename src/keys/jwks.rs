@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::alg::Algorithm;
 use crate::error::{Error, Result};
 use crate::keys::material::{Curve, PublicKey, PublicParams};
+use crate::keys::usage::{Operation, Usage};
 
 /// One JSON Web Key. Only the members tollgate reads or writes.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +179,22 @@ impl Jwk {
                 ))
             }),
         }
+    }
+
+    /// The public key of a keyring's imported JWK file listed for `alg`: its `use`, `key_ops`
+    /// and `alg` must let it verify with `alg`.
+    pub(crate) fn public_key_for(&self, alg: Algorithm) -> Result<PublicKey> {
+        let usage = Usage::of_jwk(self)?;
+        usage.allow(Operation::Verify)?;
+        usage.require_alg(alg)?;
+        let public = self.public_key()?;
+        if !public.allows(alg) {
+            return Err(Error::bad_key(format!(
+                "a {:?} key cannot verify {alg}",
+                public.family()
+            )));
+        }
+        Ok(public)
     }
 
     /// The public key of an `OKP`, `EC` or `RSA` JWK.

@@ -33,7 +33,9 @@ mod fs;
 mod import;
 mod jwks;
 mod material;
+mod roca;
 mod set;
+mod strength;
 mod usage;
 
 use std::path::{Path, PathBuf};
@@ -157,7 +159,7 @@ impl Keyring {
             } else {
                 let jwk: Jwk = serde_json::from_slice(&bytes)
                     .map_err(|e| named(Error::bad_key(format!("not a JWK ({e})"))))?;
-                let public = jwk.public_key().map_err(named)?;
+                let public = jwk.public_key_for(entry.alg).map_err(named)?;
                 set.push(VerifyingKey::from_public(
                     Some(entry.kid.clone()),
                     entry.state,

@@ -7,11 +7,12 @@ use std::path::Path;
 use jsonwebtoken::DecodingKey;
 use zeroize::Zeroizing;
 
-use crate::alg::{Algorithm, Family};
+use crate::alg::Algorithm;
 use crate::error::{Error, Result};
 use crate::keys::entry::KeyState;
 use crate::keys::file::{FileKey, KeyFile, Material};
 use crate::keys::material::PublicKey;
+use crate::keys::strength;
 
 /// One key that can verify signatures, with the algorithms it accepts.
 pub struct VerifyingKey {
@@ -254,14 +255,17 @@ impl KeySet {
             .map_err(|e| Error::bad_key(format!("secret file {}: {}", path.display(), e.message())))
     }
 
-    /// A set of one HMAC key from raw secret bytes, for every HS algorithm (narrowed by `allow`).
+    /// A set of one HMAC key from raw secret bytes, for the HS algorithms whose hash is no longer
+    /// than the secret (RFC 7518 §3.2: HS256 from 32 bytes, HS384 from 48, HS512 from 64),
+    /// narrowed by `allow`.
     ///
     /// Bytes shaped like a key file (PEM, JSON, or DER key structures) are refused: a public key
     /// is never a secret.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) for an empty secret or key-file content.
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) for a secret shorter than 32 bytes or
+    /// key-file content.
     ///
     /// # Examples
     ///
@@ -269,7 +273,8 @@ impl KeySet {
     /// use tollgate::{Algorithm, KeySet};
     /// let set = KeySet::from_secret(&[7u8; 32], &[])?;
     /// let key = set.iter().next().unwrap();
-    /// assert!(key.algorithms().contains(&Algorithm::HS256));
+    /// assert_eq!(key.algorithms(), &[Algorithm::HS256]);
+    /// assert!(KeySet::from_secret(&[7u8; 31], &[]).is_err());
     /// assert!(KeySet::from_secret(b"-----BEGIN PUBLIC KEY-----", &[]).is_err());
     /// # Ok::<(), tollgate::Error>(())
     /// ```
@@ -280,7 +285,8 @@ impl KeySet {
                  a secret: pass it with --key FILE",
             ));
         }
-        let algs = narrow(Algorithm::of_family(Family::Hmac).collect(), allow);
+        strength::check_hmac(secret.len(), None)?;
+        let algs = narrow(strength::hmac_algorithms(secret.len()), allow);
         let key = VerifyingKey::from_secret(None, KeyState::Verify, algs, secret)
             .ok_or_else(|| Error::bad_key("the secret is empty"))?;
         let mut set = KeySet {

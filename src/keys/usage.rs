@@ -14,7 +14,6 @@ pub(crate) enum Operation {
     /// Verify signatures (`key_ops` `verify`).
     Verify,
     /// Make signatures (`key_ops` `sign`).
-    #[allow(dead_code)] // checked for the keyring's signing key in the next change
     Sign,
 }
 
@@ -83,6 +82,21 @@ impl Usage {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses a key whose `alg` names another algorithm than the one it is used with.
+    ///
+    /// # Errors
+    ///
+    /// `bad_key` naming both.
+    pub(crate) fn require_alg(&self, alg: Algorithm) -> Result<()> {
+        match self.alg {
+            Some(named) if named != alg => Err(Error::bad_key(format!(
+                "the key's \"alg\" is {named}, but it is listed for {alg}; a key is used only \
+                 with its own alg"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// `algs` narrowed to the key's `alg`, if it names one.

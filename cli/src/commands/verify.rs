@@ -22,8 +22,9 @@ pub(crate) struct VerifyArgs {
     /// JWK Set, or a single oct JWK. Never a raw secret: see --secret.
     #[arg(long, value_name = "FILE")]
     key: Vec<std::path::PathBuf>,
-    /// Verify HMAC (HS256/384/512) tokens with the raw bytes of this file as the secret, exactly
-    /// as they are (a trailing newline included). Repeatable; combines with --key.
+    /// Verify HMAC tokens with the raw bytes of this file as the secret, exactly as they are (a
+    /// trailing newline included): at least 32 bytes; HS384 needs 48, HS512 64. Repeatable;
+    /// combines with --key.
     #[arg(long, value_name = "FILE")]
     secret: Vec<std::path::PathBuf>,
     /// Accepted audience (repeatable; default: --audience / TOLLGATE_AUDIENCE).
