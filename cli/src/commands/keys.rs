@@ -1,7 +1,7 @@
 //! `tollgate keys`: generate, rotate, list, retire, prune, jwks, import, export.
 
 use clap::{Args, Subcommand, ValueEnum};
-use tollgate::{Algorithm, ExportFormat, Result, parse_duration};
+use tollgate::{Algorithm, Error, ErrorKind, ExportFormat, Result, parse_duration};
 
 use crate::context::{Context, read_input};
 use crate::output::{self, Output};
@@ -132,7 +132,12 @@ pub(crate) async fn run(ctx: &Context, args: KeysArgs) -> Result<Output> {
             let bytes = read_input(&file)?;
             let imported = ctx
                 .keyring_init()?
-                .import(&bytes, kid.as_deref(), alg, clock)?;
+                .import(&bytes, kid.as_deref(), alg, clock)
+                .map_err(|e| match e.kind() {
+                    // Name the input, as --key FILE refusals do.
+                    ErrorKind::BadKey => Error::bad_key(format!("{file}: {}", e.message())),
+                    _ => e,
+                })?;
             for reason in &imported.skipped {
                 output::warn(reason);
             }
