@@ -882,15 +882,19 @@ mod import {
         let ring = Ring::new();
         ring.generate("EdDSA");
         let before = ring.files();
-        for (name, contents) in [
-            ("private.pem", private_pem.as_str()),
-            ("private.jwk", private_jwk.as_str()),
-            ("secret.jwk", secret_jwk.as_str()),
-            ("set.json", set_with_private.as_str()),
+        // A private key or secret given to import is a usage error; a JWK Set carrying a
+        // private member is a leaked set, refused as bad_key like everywhere else (issue 10).
+        for (name, contents, code, kind) in [
+            ("private.pem", private_pem.as_str(), 2, "usage"),
+            ("private.jwk", private_jwk.as_str(), 2, "usage"),
+            ("secret.jwk", secret_jwk.as_str(), 2, "usage"),
+            ("set.json", set_with_private.as_str(), 3, "bad_key"),
         ] {
             let file = ring.write(name, contents);
-            let out = ring.at(NOW, &["--json", "keys", "import", &file]).code(2);
-            assert_eq!(out.kind(), "usage", "{name}");
+            let out = ring
+                .at(NOW, &["--json", "keys", "import", &file])
+                .code(code);
+            assert_eq!(out.kind(), kind, "{name}");
             assert!(
                 !out.all().contains(&pem_body),
                 "{name}: key material echoed"
@@ -1837,12 +1841,14 @@ mod verify {
         for key in [&rs_pem, &jwks] {
             ring.verify(&rs_token, &["--key", key]).ok();
         }
-        for key in [&secret_jwk, &raw] {
-            ring.verify(&hs_token, &["--key", key]).ok();
-        }
-        // Several --key files.
-        ring.verify(&hs_token, &["--key", &pem, "--key", &raw]).ok();
-        ring.verify(&ed_token, &["--key", &raw, "--key", &pem]).ok();
+        // The secret as a declared-secret oct JWK (--key), or as raw bytes (--secret only).
+        ring.verify(&hs_token, &["--key", &secret_jwk]).ok();
+        ring.verify(&hs_token, &["--secret", &raw]).ok();
+        // Several key files.
+        ring.verify(&hs_token, &["--key", &pem, "--secret", &raw])
+            .ok();
+        ring.verify(&ed_token, &["--secret", &raw, "--key", &pem])
+            .ok();
 
         // The wrong key is rejected, not accepted.
         let wrong = Ring::new();
@@ -1854,9 +1860,10 @@ mod verify {
                 .kind(),
             "bad_signature"
         );
-        let other_secret = ring.write("other.secret", "another secret entirely");
+        // Long enough for HS384 (48 bytes, issue 15), so that only the signature is wrong.
+        let other_secret = ring.write("other.secret", "another secret entirely ".repeat(3));
         assert_eq!(
-            ring.verify(&hs_token, &["--key", &other_secret])
+            ring.verify(&hs_token, &["--secret", &other_secret])
                 .code(1)
                 .kind(),
             "bad_signature"

@@ -1,8 +1,9 @@
-//! Parsing `keys import` input: an SPKI PEM, a JWK or a JWK Set of public keys.
+//! Parsing `keys import` input: the key-file forms of [`KeyFile`] holding public keys only.
 
 use crate::alg::Algorithm;
 use crate::error::{Error, Result};
-use crate::keys::jwks::JwkSet;
+use crate::keys::entry::KeyEntry;
+use crate::keys::file::{KeyFile, Material};
 use crate::keys::material::PublicKey;
 
 /// One public key to import, with the alg and kid its input named (if any).
@@ -12,43 +13,34 @@ pub(super) struct ImportedKey {
     pub(super) public: PublicKey,
 }
 
+/// What [`Keyring::import`](crate::Keyring::import) added, and which JWK Set members it skipped.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Imported {
+    /// The keys added, as `verify` keys.
+    pub entries: Vec<KeyEntry>,
+    /// Why each skipped member was skipped (no key material in these).
+    pub skipped: Vec<String>,
+}
+
 /// Parses the input; private material is refused.
-pub(super) fn parse(bytes: &[u8]) -> Result<Vec<ImportedKey>> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Error::bad_key("import input is not text (PEM or JSON)"))?
-        .trim_start();
-    if text.starts_with("-----BEGIN") {
-        let block = pem::parse(text).map_err(|e| Error::bad_key(format!("bad PEM ({e})")))?;
-        if block.tag() != "PUBLIC KEY" {
-            return Err(Error::usage(format!(
-                "import takes public keys (PEM \"PUBLIC KEY\"), not {:?}",
-                block.tag()
-            )));
-        }
-        return Ok(vec![ImportedKey {
-            alg: None,
-            kid: None,
-            public: PublicKey::from_spki_der(block.contents())?,
-        }]);
-    }
-    let jwks = JwkSet::parse_keys(text).map_err(|e| {
-        Error::bad_key(format!(
-            "import input is neither PEM nor JSON keys: {}",
-            e.message()
-        ))
-    })?;
-    jwks.into_iter()
-        .map(|jwk| {
-            if jwk.has_private_members() {
-                return Err(Error::usage(
-                    "import takes public keys only; this JWK has private members (d, k, p, …)",
-                ));
-            }
-            Ok(ImportedKey {
-                alg: jwk.algorithm()?,
-                kid: jwk.kid.clone(),
-                public: jwk.public_key()?,
-            })
+pub(super) fn parse(bytes: &[u8]) -> Result<(Vec<ImportedKey>, Vec<String>)> {
+    let file = KeyFile::parse(bytes, "keys import input")?;
+    let keys = file
+        .keys
+        .into_iter()
+        .map(|key| match key.material {
+            Material::Public(public) if !key.private => Ok(ImportedKey {
+                alg: key.usage.alg(),
+                kid: key.kid,
+                public,
+            }),
+            _ => Err(Error::usage(
+                "import takes public keys only, and this input holds private or secret material; \
+                 import the public key (`tollgate keys export KID` on the issuer, or \
+                 `openssl pkey -in FILE -pubout`)",
+            )),
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((keys, file.skipped))
 }

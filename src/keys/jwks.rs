@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::alg::Algorithm;
 use crate::error::{Error, Result};
 use crate::keys::material::{Curve, PublicKey, PublicParams};
+use crate::keys::usage::{Operation, Usage};
 
 /// One JSON Web Key. Only the members tollgate reads or writes.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,9 @@ pub struct Jwk {
     /// Intended use (`sig`).
     #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
+    /// Permitted operations (`sign`, `verify`, …), RFC 7517 §4.3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_ops: Option<Vec<String>>,
     /// Curve (`Ed25519`, `P-256`, `P-384`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
@@ -48,9 +52,20 @@ pub struct Jwk {
     /// PRIVATE: the symmetric secret. Set only by an explicit private export.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k: Option<String>,
-    /// Any RSA private member (`p`, `q`, …) seen on input; never written.
+    /// RSA private members seen on input (RFC 7518 §6.3.2), kept only to notice them; never
+    /// written.
     #[serde(default, skip_serializing)]
     p: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    q: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    dp: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    dq: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    qi: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    oth: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for Jwk {
@@ -69,22 +84,6 @@ impl std::fmt::Debug for Jwk {
 pub struct JwkSet {
     /// The keys.
     pub keys: Vec<Jwk>,
-}
-
-impl JwkSet {
-    /// Reads JSON that is either one JWK or a JWK Set, as a list of keys.
-    pub(crate) fn parse_keys(text: &str) -> Result<Vec<Jwk>> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| Error::bad_key(format!("not JSON ({e})")))?;
-        if value.get("keys").is_some() {
-            let set: JwkSet = serde_json::from_value(value)
-                .map_err(|e| Error::bad_key(format!("not a JWK Set ({e})")))?;
-            return Ok(set.keys);
-        }
-        let jwk = serde_json::from_value(value)
-            .map_err(|e| Error::bad_key(format!("not a JWK ({e})")))?;
-        Ok(vec![jwk])
-    }
 }
 
 impl Jwk {
@@ -135,7 +134,24 @@ impl Jwk {
 
     /// Whether any private member (`d`, `k`, `p`, …) is present.
     pub fn has_private_members(&self) -> bool {
-        self.d.is_some() || self.k.is_some() || self.p.is_some()
+        self.private_member().is_some()
+    }
+
+    /// The name of the first private member present (`d`, `k`, `p`, `q`, `dp`, `dq`, `qi`,
+    /// `oth`), for messages that must not show its value.
+    pub(crate) fn private_member(&self) -> Option<&'static str> {
+        [
+            ("d", self.d.is_some()),
+            ("k", self.k.is_some()),
+            ("p", self.p.is_some()),
+            ("q", self.q.is_some()),
+            ("dp", self.dp.is_some()),
+            ("dq", self.dq.is_some()),
+            ("qi", self.qi.is_some()),
+            ("oth", self.oth.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, present)| present.then_some(name))
     }
 
     /// The decoded `k` of an `oct` key.
@@ -163,6 +179,22 @@ impl Jwk {
                 ))
             }),
         }
+    }
+
+    /// The public key of a keyring's imported JWK file listed for `alg`: its `use`, `key_ops`
+    /// and `alg` must let it verify with `alg`.
+    pub(crate) fn public_key_for(&self, alg: Algorithm) -> Result<PublicKey> {
+        let usage = Usage::of_jwk(self)?;
+        usage.allow(Operation::Verify)?;
+        usage.require_alg(alg)?;
+        let public = self.public_key()?;
+        if !public.allows(alg) {
+            return Err(Error::bad_key(format!(
+                "a {:?} key cannot verify {alg}",
+                public.family()
+            )));
+        }
+        Ok(public)
     }
 
     /// The public key of an `OKP`, `EC` or `RSA` JWK.

@@ -20,7 +20,12 @@ use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, Family};
 use crate::error::{Error, Result};
+use crate::keys::asn1;
+use crate::keys::entry::KeyState;
 use crate::keys::jwks::Jwk;
+use crate::keys::set::VerifyingKey;
+use crate::keys::strength;
+use crate::keys::usage::{Operation, Usage};
 
 /// The elliptic curve of an EC key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +45,8 @@ impl Curve {
         }
     }
 
-    fn coordinate_len(self) -> usize {
+    /// The length of one coordinate in bytes.
+    pub(crate) fn coordinate_len(self) -> usize {
         match self {
             Curve::P256 => 32,
             Curve::P384 => 48,
@@ -121,35 +127,10 @@ impl PublicKey {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when it is none of those.
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when it is none of those, or the key is
+    /// invalid or too weak.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey> {
-        if let Ok(parsed) = UnparsedPublicKey::new(&ED25519, der).parse() {
-            let spki = parsed.as_der().map_err(|_| der_error("public key"))?;
-            let spki = spki.as_ref().to_vec();
-            let x = spki[spki.len().saturating_sub(32)..].to_vec();
-            return Ok(PublicKey {
-                params: PublicParams::Ed { x },
-                spki,
-            });
-        }
-        for (alg, curve) in [
-            (&ECDSA_P256_SHA256_FIXED, Curve::P256),
-            (&ECDSA_P384_SHA384_FIXED, Curve::P384),
-        ] {
-            if let Ok(parsed) = UnparsedPublicKey::new(alg, der).parse() {
-                let spki = parsed.as_der().map_err(|_| der_error("public key"))?;
-                let spki = spki.as_ref().to_vec();
-                let point_len = 1 + 2 * curve.coordinate_len();
-                let point = &spki[spki.len().saturating_sub(point_len)..];
-                return Ok(PublicKey::ec(curve, point, spki.clone()));
-            }
-        }
-        if let Ok(rsa) = RsaPublic::from_der(der) {
-            return PublicKey::from_rsa(&rsa);
-        }
-        Err(Error::bad_key(
-            "not an Ed25519, P-256, P-384 or RSA public key (SubjectPublicKeyInfo)",
-        ))
+        PublicKey::from_components(asn1::spki_params(der)?)
     }
 
     fn ec(curve: Curve, point: &[u8], spki: Vec<u8>) -> PublicKey {
@@ -167,12 +148,7 @@ impl PublicKey {
 
     fn from_rsa(rsa: &RsaPublic) -> Result<PublicKey> {
         let components = RsaPublicKeyComponents::<Vec<u8>>::from(rsa);
-        let bits = components.n.len() * 8;
-        if bits < 2048 {
-            return Err(Error::bad_key(format!(
-                "RSA key of {bits} bits is too short; use 2048 bits or more"
-            )));
-        }
+        strength::check_rsa(&components.n, &components.e)?;
         let spki = rsa.as_der().map_err(|_| der_error("RSA public key"))?;
         Ok(PublicKey {
             params: PublicParams::Rsa {
@@ -218,6 +194,8 @@ impl PublicKey {
                 })
             }
             PublicParams::Rsa { n, e } => {
+                // The rules first, so a weak key is refused for what it is.
+                strength::check_rsa(&n, &e)?;
                 let der = rsa_public_key_der(&n, &e);
                 let rsa = RsaPublic::from_der(&der).map_err(|_| bad("RSA"))?;
                 PublicKey::from_rsa(&rsa)
@@ -306,10 +284,14 @@ fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Private material: a PKCS#8 document for asymmetric keys, raw bytes for HMAC secrets.
+/// Private material: a PKCS#8 document for asymmetric keys, raw bytes for HMAC secrets (with
+/// the `use`/`key_ops` of the `oct` JWK file they were read from).
 pub(crate) enum Secret {
     Pkcs8(Zeroizing<Vec<u8>>),
-    Hmac(Zeroizing<Vec<u8>>),
+    Hmac {
+        key: Zeroizing<Vec<u8>>,
+        usage: Usage,
+    },
 }
 
 impl fmt::Debug for Secret {
@@ -351,7 +333,10 @@ pub(crate) fn generate(alg: Algorithm) -> Result<Secret> {
             SystemRandom::new()
                 .fill(&mut bytes)
                 .map_err(|_| random_error())?;
-            Secret::Hmac(bytes)
+            Secret::Hmac {
+                key: bytes,
+                usage: Usage::any(),
+            }
         }
         _ => {
             let size = match alg {
@@ -366,15 +351,22 @@ pub(crate) fn generate(alg: Algorithm) -> Result<Secret> {
 }
 
 impl Secret {
-    /// Parses a private key file: PKCS#8 PEM for asymmetric keys, an `oct` JWK for secrets.
+    /// Parses a keyring's private key file for `alg`: PKCS#8 PEM for asymmetric keys, an `oct`
+    /// JWK for secrets. The key must be strong enough (see [`strength`]), and an `oct` JWK's
+    /// `use`, `key_ops` and `alg` must let it verify with `alg` (signing is checked by
+    /// [`Secret::encoding_key`]).
     pub(crate) fn parse(bytes: &[u8], alg: Algorithm) -> Result<Secret> {
         if alg.is_symmetric() {
             let jwk: Jwk = serde_json::from_slice(bytes)
                 .map_err(|e| Error::bad_key(format!("not a JSON Web Key ({e})")))?;
-            let k = jwk
+            let key = jwk
                 .secret()
                 .ok_or_else(|| Error::bad_key("not an oct JWK with a `k` member"))?;
-            return Ok(Secret::Hmac(k));
+            let usage = Usage::of_jwk(&jwk)?;
+            usage.allow(Operation::Verify)?;
+            usage.require_alg(alg)?;
+            strength::check_hmac(key.len(), Some(alg))?;
+            return Ok(Secret::Hmac { key, usage });
         }
         let text = std::str::from_utf8(bytes).map_err(|_| Error::bad_key("not a PEM file"))?;
         let block =
@@ -429,8 +421,11 @@ impl Secret {
     /// The jsonwebtoken signing key.
     pub(crate) fn encoding_key(&self, alg: Algorithm) -> Result<EncodingKey> {
         match self {
-            Secret::Hmac(k) => EncodingKey::from_secret(k)
-                .map_err(|e| Error::bad_key("empty HMAC secret").with_source(e)),
+            Secret::Hmac { key, usage } => {
+                usage.allow(Operation::Sign)?;
+                EncodingKey::from_secret(key)
+                    .map_err(|e| Error::bad_key("empty HMAC secret").with_source(e))
+            }
             Secret::Pkcs8(der) => Ok(match alg.family() {
                 Family::Ed => EncodingKey::from_ed_der(der),
                 Family::Ec => EncodingKey::from_ec_der(der),
@@ -444,10 +439,15 @@ impl Secret {
         }
     }
 
-    /// The HMAC verifying key (`None` for asymmetric keys).
-    pub(crate) fn hmac_decoding_key(&self) -> Option<DecodingKey> {
+    /// The HMAC verifying key (`None` for asymmetric keys and empty secrets).
+    pub(crate) fn hmac_verifying_key(
+        &self,
+        kid: String,
+        state: KeyState,
+        alg: Algorithm,
+    ) -> Option<VerifyingKey> {
         match self {
-            Secret::Hmac(k) => DecodingKey::from_secret(k).ok(),
+            Secret::Hmac { key, .. } => VerifyingKey::from_secret(Some(kid), state, vec![alg], key),
             Secret::Pkcs8(_) => None,
         }
     }
@@ -456,7 +456,7 @@ impl Secret {
     pub(crate) fn to_pem(&self) -> String {
         match self {
             Secret::Pkcs8(der) => pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec())),
-            Secret::Hmac(_) => String::new(),
+            Secret::Hmac { .. } => String::new(),
         }
     }
 
@@ -464,7 +464,7 @@ impl Secret {
     pub(crate) fn to_file(&self, alg: Algorithm) -> Zeroizing<Vec<u8>> {
         match self {
             Secret::Pkcs8(_) => Zeroizing::new(self.to_pem().into_bytes()),
-            Secret::Hmac(k) => {
+            Secret::Hmac { key: k, .. } => {
                 let jwk = Jwk::oct(URL_SAFE_NO_PAD.encode(k.as_slice()), alg);
                 Zeroizing::new(serde_json::to_vec_pretty(&jwk).unwrap_or_default())
             }
@@ -475,7 +475,7 @@ impl Secret {
     pub(crate) fn to_private_jwk(&self, alg: Algorithm) -> Result<Jwk> {
         let b64 = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
         match (self, alg.family()) {
-            (Secret::Hmac(k), _) => Ok(Jwk::oct(b64(k), alg)),
+            (Secret::Hmac { key, .. }, _) => Ok(Jwk::oct(b64(key), alg)),
             (Secret::Pkcs8(der), Family::Ed) => {
                 use aws_lc_rs::encoding::{AsBigEndian, Curve25519SeedBin};
                 let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| random_error())?;

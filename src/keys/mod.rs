@@ -26,12 +26,17 @@
 //! # Ok::<(), tollgate::Error>(())
 //! ```
 
+mod asn1;
 mod entry;
+mod file;
 mod fs;
 mod import;
 mod jwks;
 mod material;
+mod roca;
 mod set;
+mod strength;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +45,7 @@ use jsonwebtoken::EncodingKey;
 use zeroize::Zeroizing;
 
 pub use entry::{DEFAULT_MAX_TTL, KeyEntry, KeyState, Manifest, validate_kid};
+pub use import::Imported;
 pub use jwks::{Jwk, JwkSet, thumbprint};
 pub use material::{Curve, PublicKey};
 pub use set::{KeySet, VerifyingKey};
@@ -137,14 +143,9 @@ impl Keyring {
                         vec![entry.alg],
                         &public,
                     ),
-                    None => VerifyingKey {
-                        kid: Some(entry.kid.clone()),
-                        state: entry.state,
-                        algs: vec![entry.alg],
-                        key: secret
-                            .hmac_decoding_key()
-                            .ok_or_else(|| named(Error::bad_key("empty secret")))?,
-                    },
+                    None => secret
+                        .hmac_verifying_key(entry.kid.clone(), entry.state, entry.alg)
+                        .ok_or_else(|| named(Error::bad_key("empty secret")))?,
                 };
                 set.push(key);
                 if entry.state == KeyState::Active {
@@ -158,7 +159,7 @@ impl Keyring {
             } else {
                 let jwk: Jwk = serde_json::from_slice(&bytes)
                     .map_err(|e| named(Error::bad_key(format!("not a JWK ({e})"))))?;
-                let public = jwk.public_key().map_err(named)?;
+                let public = jwk.public_key_for(entry.alg).map_err(named)?;
                 set.push(VerifyingKey::from_public(
                     Some(entry.kid.clone()),
                     entry.state,
@@ -521,23 +522,25 @@ impl Keyring {
         })
     }
 
-    /// Imports public keys (SPKI PEM, JWK or JWK Set) as `verify` keys, for tokens minted
-    /// elsewhere. Each key's algorithm is its JWK `alg`, else `alg`, else the default for its type
-    /// (EdDSA, ES256/ES384 by curve, RS256).
+    /// Imports public keys as `verify` keys, for tokens minted elsewhere: any key-file form of
+    /// [`KeySet::from_file`] that holds public keys (PEM or DER SPKI or certificate, JWK, JWK
+    /// Set). Each key's algorithm is its JWK `alg`, else `alg`, else the default for its type
+    /// (EdDSA, ES256/ES384 by curve, RS256). JWK Set members that cannot be used are skipped and
+    /// reported in [`Imported::skipped`].
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) for unreadable input;
-    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) for private material, a duplicate kid, or
-    /// `kid` given with several keys.
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) for unreadable input or a JWK Set with a
+    /// private member; [`ErrorKind::Usage`](crate::ErrorKind::Usage) for a private key or
+    /// secret, a duplicate kid, or `kid` given with several keys.
     pub fn import(
         &mut self,
         bytes: &[u8],
         kid: Option<&str>,
         alg: Option<Algorithm>,
         clock: &Clock,
-    ) -> Result<Vec<KeyEntry>> {
-        let keys = import::parse(bytes)?;
+    ) -> Result<Imported> {
+        let (keys, skipped) = import::parse(bytes)?;
         if kid.is_some() && keys.len() != 1 {
             return Err(Error::usage(format!(
                 "--kid names one key, but the input holds {}",
@@ -585,6 +588,7 @@ impl Keyring {
             }
             Ok((added, Vec::new()))
         })
+        .map(|entries| Imported { entries, skipped })
     }
 }
 

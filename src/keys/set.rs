@@ -1,5 +1,5 @@
-//! [`KeySet`]: the verifying keys a token is checked against, from a keyring or from files
-//! given on the command line (`verify --key FILE`).
+//! [`KeySet`]: the verifying keys a token is checked against, from a keyring, from key files
+//! given on the command line (`verify --key FILE`), or from raw secrets (`verify --secret FILE`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,11 +7,12 @@ use std::path::Path;
 use jsonwebtoken::DecodingKey;
 use zeroize::Zeroizing;
 
-use crate::alg::{Algorithm, Family};
-use crate::error::{Error, Result, quoted};
+use crate::alg::Algorithm;
+use crate::error::{Error, Result};
 use crate::keys::entry::KeyState;
-use crate::keys::jwks::{Jwk, JwkSet};
-use crate::keys::material::{PublicKey, Secret};
+use crate::keys::file::{FileKey, KeyFile, Material};
+use crate::keys::material::PublicKey;
+use crate::keys::strength;
 
 /// One key that can verify signatures, with the algorithms it accepts.
 pub struct VerifyingKey {
@@ -19,6 +20,7 @@ pub struct VerifyingKey {
     pub(crate) state: KeyState,
     pub(crate) algs: Vec<Algorithm>,
     pub(crate) key: DecodingKey,
+    pub(crate) public: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -47,6 +49,11 @@ impl VerifyingKey {
         &self.algs
     }
 
+    /// The public key of an asymmetric key (`None` for an HMAC secret).
+    pub fn public_key(&self) -> Option<&PublicKey> {
+        self.public.as_ref()
+    }
+
     pub(crate) fn from_public(
         kid: Option<String>,
         state: KeyState,
@@ -58,6 +65,38 @@ impl VerifyingKey {
             state,
             algs,
             key: public.decoding_key(),
+            public: Some(public.clone()),
+        }
+    }
+
+    /// An HMAC key; `None` for an empty secret.
+    pub(crate) fn from_secret(
+        kid: Option<String>,
+        state: KeyState,
+        algs: Vec<Algorithm>,
+        secret: &[u8],
+    ) -> Option<Self> {
+        Some(VerifyingKey {
+            kid,
+            state,
+            algs,
+            key: DecodingKey::from_secret(secret).ok()?,
+            public: None,
+        })
+    }
+
+    fn from_file_key(key: FileKey, algs: Vec<Algorithm>) -> Result<Self> {
+        match &key.material {
+            Material::Public(public) => Ok(VerifyingKey::from_public(
+                key.kid,
+                KeyState::Verify,
+                algs,
+                public,
+            )),
+            Material::Secret(secret) => {
+                VerifyingKey::from_secret(key.kid, KeyState::Verify, algs, secret)
+                    .ok_or_else(|| Error::bad_key("empty secret"))
+            }
         }
     }
 }
@@ -66,11 +105,39 @@ impl VerifyingKey {
 ///
 /// A keyring's set holds every key, retired ones included (so that a token signed by a retired
 /// key is reported as `retired_kid`, not `unknown_kid`).
+///
+/// A kid that two keys of a set carry picks neither: a token naming it is `unknown_kid`, so a
+/// key added to a set with a colliding kid can never be chosen in place of the genuine one. The
+/// other keys of the set stay usable.
+///
+/// # Examples
+///
+/// ```
+/// use tollgate::{Algorithm, KeySet};
+/// let set = KeySet::from_bytes(br#"{"keys": [
+///   {"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+///   {"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+///   {"kty": "OKP", "crv": "Ed25519", "kid": "b", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+///   {"kty": "EC", "crv": "P-521", "kid": "c", "x": "AQ", "y": "AQ"}
+/// ]}"#, &[])?;
+/// assert!(set.get("a").is_none() && set.is_ambiguous("a"));
+/// assert_eq!(set.get("b").unwrap().algorithms(), &[Algorithm::EdDSA]);
+/// assert_eq!(set.skipped(), 1); // P-521 is not supported
+/// # Ok::<(), tollgate::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
-    by_kid: HashMap<String, usize>,
+    by_kid: HashMap<String, Slot>,
     explicit: bool,
+    skipped: Vec<String>,
+}
+
+/// Where a kid leads: one key, or several (then none is used).
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    One(usize),
+    Ambiguous,
 }
 
 impl KeySet {
@@ -79,25 +146,42 @@ impl KeySet {
         KeySet::default()
     }
 
-    /// Adds a key; a later key with the same kid replaces the earlier one in lookups.
+    /// Adds a key. A kid another key of the set already carries becomes ambiguous: it then
+    /// picks neither key (see [`KeySet::is_ambiguous`]).
     pub fn push(&mut self, key: VerifyingKey) {
         if let Some(kid) = &key.kid {
-            self.by_kid.insert(kid.clone(), self.keys.len());
+            let index = self.keys.len();
+            self.by_kid
+                .entry(kid.clone())
+                .and_modify(|slot| {
+                    tracing::warn!(kid = %kid, "two keys carry one kid; it picks neither");
+                    *slot = Slot::Ambiguous;
+                })
+                .or_insert(Slot::One(index));
         }
         self.keys.push(key);
     }
 
-    /// Adds every key of `other`.
+    /// Adds every key of `other` (kids both sets carry become ambiguous).
     pub fn extend(&mut self, other: KeySet) {
         self.explicit |= other.explicit;
+        self.skipped.extend(other.skipped);
         for key in other.keys {
             self.push(key);
         }
     }
 
-    /// The key with this kid.
+    /// The one key with this kid (`None` also when several keys carry it).
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
-        self.by_kid.get(kid).map(|i| &self.keys[*i])
+        match self.by_kid.get(kid) {
+            Some(Slot::One(i)) => self.keys.get(*i),
+            _ => None,
+        }
+    }
+
+    /// Whether several keys of the set carry this kid, so that it picks none of them.
+    pub fn is_ambiguous(&self, kid: &str) -> bool {
+        matches!(self.by_kid.get(kid), Some(Slot::Ambiguous))
     }
 
     /// Whether the keys were given explicitly (`verify --key`): then a token without a kid, or
@@ -116,133 +200,126 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// Reads verifying keys from a file: an SPKI `PUBLIC KEY` PEM, a PKCS#8 `PRIVATE KEY` PEM
-    /// (its public half is used), a JWK, a JWK Set, or any other content as an HMAC secret.
+    /// How many JWK Set members were skipped when the set was read (unsupported key types or
+    /// curves, encryption keys, weak keys, malformed members).
+    pub fn skipped(&self) -> usize {
+        self.skipped.len()
+    }
+
+    /// Why each skipped member was skipped: its index and kid and the rule, never key material.
+    pub fn skip_reasons(&self) -> impl Iterator<Item = &str> {
+        self.skipped.iter().map(String::as_str)
+    }
+
+    /// Reads verifying keys from a key file: PEM (anywhere in the file, RFC 7468) or DER of an
+    /// SPKI public key, a PKCS#8 private key (its public half is used) or an X.509 certificate
+    /// (its key; validity is not checked), a JWK, a JWK Set, or a single `oct` JWK (an HMAC
+    /// secret that declares itself one). A byte-order mark is fine. Nothing else is taken as a
+    /// secret: raw secret bytes go through [`KeySet::from_secret_file`].
     ///
     /// The algorithms each key accepts come from the key itself: its JWK `alg`, else every
     /// algorithm of its type (for EC, of its curve), narrowed by `allow` when it is not empty.
+    /// JWK `use` and `key_ops` must allow verification. JWK Set members that cannot be used are
+    /// skipped and counted ([`KeySet::skipped`]); a member with a private part refuses the set.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) naming the file when it cannot be read
-    /// or parsed.
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) naming the file, what is wrong and the
+    /// accepted forms, when it cannot be read, parsed or used.
     pub fn from_file(path: &Path, allow: &[Algorithm]) -> Result<KeySet> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
-            Error::bad_key(format!("cannot read key file {}: {e}", path.display())).with_source(e)
-        })?);
-        KeySet::from_bytes(&bytes, allow)
-            .map_err(|e| Error::bad_key(format!("key file {}: {}", path.display(), e.message())))
+        let bytes = read(path, "key file")?;
+        let source = format!("key file {}", path.display());
+        KeySet::parse(&bytes, allow, &source)
+            .map_err(|e| Error::bad_key(format!("{source}: {}", e.message())))
     }
 
     /// Like [`KeySet::from_file`], from the file's contents.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the contents cannot be parsed.
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the contents cannot be parsed or used.
     pub fn from_bytes(bytes: &[u8], allow: &[Algorithm]) -> Result<KeySet> {
+        KeySet::parse(bytes, allow, "key input")
+    }
+
+    /// Reads a raw HMAC secret: the file's bytes exactly (a trailing newline is part of the
+    /// secret). See [`KeySet::from_secret`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) naming the file when it cannot be read or
+    /// is not a usable secret.
+    pub fn from_secret_file(path: &Path, allow: &[Algorithm]) -> Result<KeySet> {
+        let bytes = read(path, "secret file")?;
+        KeySet::from_secret(&bytes, allow)
+            .map_err(|e| Error::bad_key(format!("secret file {}: {}", path.display(), e.message())))
+    }
+
+    /// A set of one HMAC key from raw secret bytes, for the HS algorithms whose hash is no longer
+    /// than the secret (RFC 7518 §3.2: HS256 from 32 bytes, HS384 from 48, HS512 from 64),
+    /// narrowed by `allow`.
+    ///
+    /// Bytes shaped like a key file (PEM, JSON, or DER key structures) are refused: a public key
+    /// is never a secret.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) for a secret shorter than 32 bytes or
+    /// key-file content.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate::{Algorithm, KeySet};
+    /// let set = KeySet::from_secret(&[7u8; 32], &[])?;
+    /// let key = set.iter().next().unwrap();
+    /// assert_eq!(key.algorithms(), &[Algorithm::HS256]);
+    /// assert!(KeySet::from_secret(&[7u8; 31], &[]).is_err());
+    /// assert!(KeySet::from_secret(b"-----BEGIN PUBLIC KEY-----", &[]).is_err());
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub fn from_secret(secret: &[u8], allow: &[Algorithm]) -> Result<KeySet> {
+        if KeyFile::is_recognised(secret) {
+            return Err(Error::bad_key(
+                "holds a key file (PEM, JSON or DER), not raw secret bytes; a key file is never \
+                 a secret: pass it with --key FILE",
+            ));
+        }
+        strength::check_hmac(secret.len(), None)?;
+        let algs = narrow(strength::hmac_algorithms(secret.len()), allow);
+        let key = VerifyingKey::from_secret(None, KeyState::Verify, algs, secret)
+            .ok_or_else(|| Error::bad_key("the secret is empty"))?;
         let mut set = KeySet {
             explicit: true,
             ..KeySet::new()
         };
-        let narrow = |algs: Vec<Algorithm>| -> Vec<Algorithm> {
-            algs.into_iter()
-                .filter(|a| allow.is_empty() || allow.contains(a))
-                .collect()
+        set.push(key);
+        Ok(set)
+    }
+
+    fn parse(bytes: &[u8], allow: &[Algorithm], source: &str) -> Result<KeySet> {
+        let file = KeyFile::parse(bytes, source)?;
+        let mut set = KeySet {
+            explicit: true,
+            skipped: file.skipped,
+            ..KeySet::new()
         };
-        let text = std::str::from_utf8(bytes).ok().map(str::trim_start);
-        if let Some(text) = text.filter(|t| t.starts_with("-----BEGIN")) {
-            let block = pem::parse(text).map_err(|e| Error::bad_key(format!("bad PEM ({e})")))?;
-            let public = match block.tag() {
-                "PUBLIC KEY" => PublicKey::from_spki_der(block.contents())?,
-                "PRIVATE KEY" => {
-                    let secret = Secret::Pkcs8(Zeroizing::new(block.contents().to_vec()));
-                    [
-                        Algorithm::EdDSA,
-                        Algorithm::ES256,
-                        Algorithm::ES384,
-                        Algorithm::RS256,
-                    ]
-                    .into_iter()
-                    .find_map(|a| secret.public_key(a).ok().flatten())
-                    .ok_or_else(|| Error::bad_key("unsupported PKCS#8 private key"))?
-                }
-                tag => {
-                    return Err(Error::bad_key(format!(
-                        "unsupported PEM block {tag:?}; use PUBLIC KEY (SPKI) or PRIVATE KEY (PKCS#8)"
-                    )));
-                }
-            };
-            let algs = narrow(default_algs(&public));
-            set.push(VerifyingKey::from_public(
-                None,
-                KeyState::Verify,
-                algs,
-                &public,
-            ));
-            return Ok(set);
+        for key in file.keys {
+            let algs = narrow(key.algorithms(), allow);
+            set.push(VerifyingKey::from_file_key(key, algs)?);
         }
-        if let Some(text) = text.filter(|t| t.starts_with('{')) {
-            let jwks = JwkSet::parse_keys(text)?;
-            for jwk in jwks {
-                set.push(key_from_jwk(&jwk, &narrow)?);
-            }
-            return Ok(set);
-        }
-        // Anything else is a shared secret, used as the raw bytes of the file.
-        let key =
-            DecodingKey::from_secret(bytes).map_err(|_| Error::bad_key("empty secret file"))?;
-        let algs = narrow(Algorithm::of_family(Family::Hmac).collect());
-        set.push(VerifyingKey {
-            kid: None,
-            state: KeyState::Verify,
-            algs,
-            key,
-        });
         Ok(set)
     }
 }
 
-fn key_from_jwk(
-    jwk: &Jwk,
-    narrow: &dyn Fn(Vec<Algorithm>) -> Vec<Algorithm>,
-) -> Result<VerifyingKey> {
-    let named = jwk.algorithm()?;
-    if let Some(secret) = jwk.secret() {
-        let key = DecodingKey::from_secret(&secret).map_err(|_| Error::bad_key("empty secret"))?;
-        let algs = match named {
-            Some(a) if a.is_symmetric() => vec![a],
-            Some(a) => return Err(Error::bad_key(format!("oct JWK cannot use alg {a}"))),
-            None => Algorithm::of_family(Family::Hmac).collect(),
-        };
-        return Ok(VerifyingKey {
-            kid: jwk.kid.clone(),
-            state: KeyState::Verify,
-            algs: narrow(algs),
-            key,
-        });
-    }
-    let public = jwk.public_key()?;
-    let algs = match named {
-        Some(a) if public.allows(a) => vec![a],
-        Some(a) => {
-            return Err(Error::bad_key(format!(
-                "JWK {} names alg {a}, which its key type cannot use",
-                quoted(jwk.kid.as_deref().unwrap_or("(no kid)"))
-            )));
-        }
-        None => default_algs(&public),
-    };
-    Ok(VerifyingKey::from_public(
-        jwk.kid.clone(),
-        KeyState::Verify,
-        narrow(algs),
-        &public,
-    ))
+fn narrow(algs: Vec<Algorithm>, allow: &[Algorithm]) -> Vec<Algorithm> {
+    algs.into_iter()
+        .filter(|a| allow.is_empty() || allow.contains(a))
+        .collect()
 }
 
-fn default_algs(public: &PublicKey) -> Vec<Algorithm> {
-    Algorithm::ALL
-        .into_iter()
-        .filter(|a| public.allows(*a))
-        .collect()
+fn read(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
+        Error::bad_key(format!("cannot read {what} {}: {e}", path.display())).with_source(e)
+    })
 }

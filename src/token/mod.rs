@@ -341,6 +341,16 @@ fn unknown_kid(kid: Option<&str>) -> Error {
 
 /// The keys a token may be checked against: by kid; kid-less keys of an explicit set as a fallback.
 fn candidates<'k>(keys: &'k KeySet, kid: Option<&str>) -> Result<Vec<&'k VerifyingKey>> {
+    if let Some(kid) = kid.filter(|k| keys.is_ambiguous(k)) {
+        return Err(Error::new(
+            ErrorKind::UnknownKid,
+            format!(
+                "several keys carry kid {}, so it picks none of them; give each key its own kid",
+                quoted(kid)
+            ),
+        )
+        .with_context("kid", kid.to_string()));
+    }
     if let Some(key) = kid.and_then(|k| keys.get(k)) {
         if key.state() == KeyState::Retired {
             return Err(Error::new(

@@ -1,10 +1,10 @@
 //! `tollgate keys`: generate, rotate, list, retire, prune, jwks, import, export.
 
 use clap::{Args, Subcommand, ValueEnum};
-use tollgate::{Algorithm, ExportFormat, Result, parse_duration};
+use tollgate::{Algorithm, Error, ErrorKind, ExportFormat, Result, parse_duration};
 
 use crate::context::{Context, read_input};
-use crate::output::Output;
+use crate::output::{self, Output};
 
 /// Manage the keyring.
 #[derive(Debug, Args)]
@@ -61,7 +61,8 @@ enum KeysCommand {
     },
     /// Print the JWK Set (RFC 7517) of next, active and verify public keys.
     Jwks,
-    /// Add public keys (PEM SPKI, JWK or JWK Set; FILE may be `-`) as verify-only.
+    /// Add public keys as verify-only: PEM (anywhere in the file) or DER SPKI or certificate,
+    /// JWK, or JWK Set; FILE may be `-`. Never private keys or secrets.
     Import {
         /// The file to import.
         file: String,
@@ -129,10 +130,18 @@ pub(crate) async fn run(ctx: &Context, args: KeysArgs) -> Result<Output> {
         KeysCommand::Jwks => Output::Jwks(ctx.keyring()?.jwks()),
         KeysCommand::Import { file, kid, alg } => {
             let bytes = read_input(&file)?;
-            Output::Imported(
-                ctx.keyring_init()?
-                    .import(&bytes, kid.as_deref(), alg, clock)?,
-            )
+            let imported = ctx
+                .keyring_init()?
+                .import(&bytes, kid.as_deref(), alg, clock)
+                .map_err(|e| match e.kind() {
+                    // Name the input, as --key FILE refusals do.
+                    ErrorKind::BadKey => Error::bad_key(format!("{file}: {}", e.message())),
+                    _ => e,
+                })?;
+            for reason in &imported.skipped {
+                output::warn(reason);
+            }
+            Output::Imported(imported.entries)
         }
         KeysCommand::Export {
             kid,
