@@ -1,13 +1,10 @@
 //! `tollgate revoke` and the store behind `verify` and `inspect --store`: every scope, the
 //! embedded SQLite default shared by separate processes, a real Redis, and failing closed.
 
-mod common;
-#[path = "../../tests/common/redis.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_server;
-
-use common::{NOW, Ring};
 use serde_json::Value;
+
+use crate::common::{NOW, Ring};
+use crate::redis_server;
 
 fn ring() -> Ring {
     let ring = Ring::new();

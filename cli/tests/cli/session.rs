@@ -1,13 +1,10 @@
 //! `tollgate session`: every subcommand as a black box, its exit codes (0, 1, 2, 3) and JSON
 //! shapes, sessions shared by separate processes through the SQLite default and through Redis.
 
-mod common;
-#[path = "../../tests/common/redis.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_server;
-
-use common::{NOW, Out, Ring, segment};
 use serde_json::Value;
+
+use crate::common::{NOW, Out, Ring, segment};
+use crate::{common, redis_server};
 
 fn ring() -> Ring {
     let ring = Ring::new();
