@@ -46,3 +46,16 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_name = "A", env = "TOLLGATE_AUDIENCE")]
     pub(crate) audience: Option<String>,
 }
+
+/// The help of a DURATION flag: its own text, then the forms every duration accepts (values go
+/// through [`tollgate::parse_duration`], so a bare number other than 0 is a usage error).
+macro_rules! duration_help {
+    ($text:literal) => {
+        concat!(
+            $text,
+            " DURATION takes a unit: 30s, 15m, 12h, 7d, 1h30m (also \"1h 30m\", 90min, 2days); \
+             a bare number other than 0 is refused."
+        )
+    };
+}
+pub(crate) use duration_help;

@@ -1,8 +1,11 @@
 //! `tollgate keys`: generate, rotate, list, retire, prune, jwks, import, export.
 
+use std::time::Duration;
+
 use clap::{Args, Subcommand, ValueEnum};
 use tollgate::{Algorithm, ExportFormat, Result, parse_duration};
 
+use crate::args::duration_help;
 use crate::context::{Context, read_input};
 use crate::output::Output;
 
@@ -55,9 +58,13 @@ enum KeysCommand {
     },
     /// Delete retired keys.
     Prune {
-        /// Only keys retired at least this long ago (e.g. 30d). Default: every retired key.
-        #[arg(long, value_name = "DURATION")]
-        older_than: Option<String>,
+        #[arg(
+            long,
+            value_name = "DURATION",
+            value_parser = parse_duration,
+            help = duration_help!("Only keys retired at least this long ago, such as 30d (default: every retired key).")
+        )]
+        older_than: Option<Duration>,
     },
     /// Print the JWK Set (RFC 7517) of next, active and verify public keys.
     Jwks,
@@ -120,7 +127,6 @@ pub(crate) async fn run(ctx: &Context, args: KeysArgs) -> Result<Output> {
             }
         }
         KeysCommand::Prune { older_than } => {
-            let older_than = older_than.as_deref().map(parse_duration).transpose()?;
             let pruned = ctx
                 .keyring()?
                 .prune(older_than.unwrap_or_default(), clock)?;

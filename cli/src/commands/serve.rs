@@ -9,8 +9,9 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 use tollgate::server::{App, Clients, Config};
 use tollgate::session::DEFAULT_ACCESS_TTL;
-use tollgate::{Algorithm, Error, Result, parse_duration};
+use tollgate::{Algorithm, Error, Result, format_duration, parse_duration};
 
+use crate::args::duration_help;
 use crate::commands::session::Lifetimes;
 use crate::context::Context;
 use crate::output::{self, Output};
@@ -51,13 +52,24 @@ pub(crate) struct ServeArgs {
         default_value = "./tollgate.clients"
     )]
     clients: PathBuf,
-    /// How long verifiers may cache the JWK Set (Cache-Control max-age). Stage keys with
-    /// `keys rotate --stage` at least this long before they sign.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    jwks_max_age: String,
-    /// On SIGTERM, how long requests in flight may take to finish before the process exits.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    drain_timeout: String,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        value_parser = parse_duration,
+        help = duration_help!("How long verifiers may cache the JWK Set (Cache-Control max-age). \
+            Stage keys with `keys rotate --stage` at least this long before they sign.")
+    )]
+    jwks_max_age: Duration,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration,
+        help = duration_help!("On SIGTERM, how long requests in flight may take to finish before \
+            the process exits.")
+    )]
+    drain_timeout: Duration,
     /// An origin whose cross-origin browser requests pass the CSRF check (repeatable), such
     /// as `https://app.example.com`.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
@@ -75,13 +87,13 @@ pub(crate) struct ServeArgs {
 const DEMO_ACCESS_TTL: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
-    let jwks_max_age = parse_duration(&args.jwks_max_age)?;
-    let drain_timeout = parse_duration(&args.drain_timeout)?;
+    let jwks_max_age = args.jwks_max_age;
+    let drain_timeout = args.drain_timeout;
     let sessions = args.lifetimes.config(if args.demo {
         DEMO_ACCESS_TTL
     } else {
         DEFAULT_ACCESS_TTL
-    })?;
+    });
     if args.demo {
         ensure_demo_keyring(ctx)?;
     }
@@ -127,7 +139,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
             "DEMO MODE: the page at http://{bound}/ signs anyone in as any user without a \
              password (access tokens live {}); for trying tollgate on your own machine only, \
              never expose it",
-            tollgate::format_duration(app.gate().session_config().access_ttl())
+            format_duration(app.gate().session_config().access_ttl())
         ));
         if !bound.ip().is_loopback() {
             output::warn(
@@ -159,7 +171,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
         served = server => served.map_err(|e| Error::usage(format!("serving failed: {e}")))?,
         () = deadline => output::warn(&format!(
             "requests still in flight after --drain-timeout {}; exiting anyway",
-            args.drain_timeout
+            format_duration(drain_timeout)
         )),
     }
     output::notice("stopped");

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tollgate::session::{DEFAULT_ACCESS_TTL, Device, LoginRequest, SessionConfig};
 use tollgate::{Result, VerifyOptions, parse_duration};
 
+use crate::args::duration_help;
 use crate::context::{Context, parse_claim, read_token};
 use crate::output::Output;
 
@@ -32,67 +33,70 @@ pub(crate) struct SessionArgs {
 /// Session lifetimes, accepted before or after the subcommand (also by `serve`).
 #[derive(Debug, Args)]
 pub(crate) struct Lifetimes {
-    /// Lifetime of the access tokens sessions mint (at most the keyring's max_ttl)
-    /// [default: 15m; 30s for `serve --demo`].
     #[arg(
         long,
         global = true,
         value_name = "DURATION",
-        env = "TOLLGATE_ACCESS_TTL"
+        env = "TOLLGATE_ACCESS_TTL",
+        value_parser = parse_duration,
+        help = duration_help!("Lifetime of the access tokens sessions mint, at most the keyring's \
+            max_ttl [default: 15m; 30s for `serve --demo`].")
     )]
-    access_ttl: Option<String>,
-    /// Refresh lifetime without --remember-me, counted from login and not extended by refreshing.
+    access_ttl: Option<Duration>,
     #[arg(
         long,
         global = true,
         value_name = "DURATION",
         env = "TOLLGATE_REFRESH_WINDOW",
-        default_value = "12h"
+        default_value = "12h",
+        value_parser = parse_duration,
+        help = duration_help!("Refresh lifetime without --remember-me, counted from login and not \
+            extended by refreshing.")
     )]
-    refresh_window: String,
-    /// Sliding refresh window with --remember-me: each refresh extends it to this from now.
+    refresh_window: Duration,
     #[arg(
         long,
         global = true,
         value_name = "DURATION",
         env = "TOLLGATE_REMEMBER_WINDOW",
-        default_value = "30d"
+        default_value = "30d",
+        value_parser = parse_duration,
+        help = duration_help!("Sliding refresh window with --remember-me: each refresh extends it \
+            to this from now.")
     )]
-    remember_window: String,
-    /// Absolute cap of a remembered session, counted from login.
+    remember_window: Duration,
     #[arg(
         long,
         global = true,
         value_name = "DURATION",
         env = "TOLLGATE_ABSOLUTE_MAX",
-        default_value = "90d"
+        default_value = "90d",
+        value_parser = parse_duration,
+        help = duration_help!("Absolute cap of a remembered session, counted from login.")
     )]
-    absolute_max: String,
-    /// How long after a rotation the previous refresh token still returns the same pair;
-    /// 0 disables it (any reuse revokes the session).
+    absolute_max: Duration,
     #[arg(
         long,
         global = true,
         value_name = "DURATION",
         env = "TOLLGATE_GRACE",
-        default_value = "10s"
+        default_value = "10s",
+        value_parser = parse_duration,
+        help = duration_help!("How long after a rotation the previous refresh token still returns \
+            the same pair; 0 disables it (any reuse revokes the session).")
     )]
-    grace: String,
+    grace: Duration,
 }
 
 impl Lifetimes {
     /// The session settings; `default_access_ttl` when `--access-ttl` was not given.
-    pub(crate) fn config(&self, default_access_ttl: Duration) -> Result<SessionConfig> {
-        let access_ttl = match &self.access_ttl {
-            Some(text) => parse_duration(text)?,
-            None => default_access_ttl,
-        };
-        Ok(SessionConfig::new()
-            .with_access_ttl(access_ttl)
-            .with_refresh_window(parse_duration(&self.refresh_window)?)
-            .with_remember_window(parse_duration(&self.remember_window)?)
-            .with_absolute_max(parse_duration(&self.absolute_max)?)
-            .with_grace(parse_duration(&self.grace)?))
+    pub(crate) fn config(&self, default_access_ttl: Duration) -> SessionConfig {
+        SessionConfig::new()
+            .with_access_ttl(self.access_ttl.unwrap_or(default_access_ttl))
+            .with_refresh_window(self.refresh_window)
+            .with_remember_window(self.remember_window)
+            .with_absolute_max(self.absolute_max)
+            .with_grace(self.grace)
     }
 }
 
@@ -149,7 +153,7 @@ struct LoginArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, args: SessionArgs) -> Result<Output> {
-    let config = args.lifetimes.config(DEFAULT_ACCESS_TTL)?;
+    let config = args.lifetimes.config(DEFAULT_ACCESS_TTL);
     let mut options = VerifyOptions::new();
     if let Some(iss) = &ctx.args.issuer {
         options = options.with_issuer(iss.clone());

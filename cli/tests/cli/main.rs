@@ -11,6 +11,7 @@ mod common;
 #[allow(dead_code, unreachable_pub)]
 mod redis_server;
 
+mod durations;
 mod global;
 mod inspect;
 mod keyring_failures;
