@@ -19,12 +19,16 @@ use crate::commands::{clients, inspect, keys, mint, revoke, serve, session, veri
 use crate::context::Context;
 use crate::output::Output;
 
+/// The one line `tollgate -h` starts with: what it is, and every command by its name.
+const ABOUT: &str = "Signed access tokens, revocation and sessions: \
+    keys, mint, inspect, verify, revoke, session, serve, clients, completions";
+
 /// Sessions that verify like stateless JWTs and revoke like server sessions.
 #[derive(Debug, Parser)]
 #[command(
     name = "tollgate",
     version,
-    about,
+    about = ABOUT,
     long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
         Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
         tollgate inspect @token.jwt\n  tollgate revoke --user alice\n  \
@@ -59,6 +63,10 @@ enum Command {
     /// Create and list the callers allowed on the service's trusted endpoints.
     Clients(clients::ClientsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:
+  tollgate completions bash > ~/.local/share/bash-completion/completions/tollgate
+  tollgate completions zsh > ~/.zfunc/_tollgate
+  tollgate completions fish > ~/.config/fish/completions/tollgate.fish")]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

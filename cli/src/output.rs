@@ -488,15 +488,15 @@ pub(crate) fn warn(message: &str) {
 pub(crate) fn report_usage(error: &clap::Error, as_json: bool) {
     let _ = error.print();
     if as_json {
-        let message = error.kind().to_string();
-        let detail = error.render().to_string();
-        let first = detail
-            .lines()
-            .next()
-            .unwrap_or(&message)
+        // clap's whole message: the first line alone loses what follows it, such as the
+        // missing argument's name. Only the closing "For more information, try '--help'." goes.
+        let rendered = error.render().to_string();
+        let message = rendered
+            .trim()
             .trim_start_matches("error: ")
-            .to_string();
-        let v = json!({"error": {"kind": "usage", "message": first}});
+            .trim_end_matches("For more information, try '--help'.")
+            .trim_end();
+        let v = json!({"error": {"kind": "usage", "message": message}});
         let _ = writeln!(anstream::stdout().lock(), "{}", pretty(&v));
     }
 }

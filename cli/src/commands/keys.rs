@@ -29,6 +29,10 @@ pub(crate) struct KeysArgs {
 enum KeysCommand {
     /// Add a key; the first key of an empty keyring becomes active, later ones `next`.
     /// Prints the kid.
+    #[command(after_help = "Examples:
+  tollgate keys generate                 # EdDSA; active in an empty keyring, else `next`
+  tollgate keys generate --alg ES256 --kid es-2027
+A keyring holds at most one `next` key: promote it with `keys rotate` before adding another.")]
     Generate {
         /// Algorithm: EdDSA, ES256, ES384, RS256, RS384, RS512, PS256, PS384, PS512, HS256,
         /// HS384, HS512.
@@ -40,6 +44,9 @@ enum KeysCommand {
     },
     /// A new key signs from now on; the previous active key becomes verify-only.
     /// Promotes the staged `next` key when there is one.
+    #[command(after_help = "Examples:
+  tollgate keys rotate                   # promote the `next` key, or a new key signs now
+  tollgate keys rotate --stage           # publish a `next` key; rotate again after --jwks-max-age")]
     Rotate {
         /// Algorithm of the new key (default: the active key's).
         #[arg(long)]
@@ -49,14 +56,22 @@ enum KeysCommand {
         stage: bool,
     },
     /// List keys: kid, alg, state, created, and until when a verify key's tokens may be valid.
+    #[command(after_help = "Examples:
+  tollgate keys list
+  tollgate keys list --json | jq -r '.[] | select(.state == \"verify\") | .kid'")]
     List,
     /// Stop accepting tokens signed by KID (kind `retired_kid`).
+    #[command(after_help = "Example:
+  tollgate keys retire KID               # see `tollgate keys list` for the kids")]
     Retire {
         /// The key to retire.
         #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Delete retired keys.
+    #[command(after_help = "Examples:
+  tollgate keys prune
+  tollgate keys prune --older-than 30d")]
     Prune {
         #[arg(
             long,
@@ -67,8 +82,13 @@ enum KeysCommand {
         older_than: Option<Duration>,
     },
     /// Print the JWK Set (RFC 7517) of next, active and verify public keys.
+    #[command(after_help = "Example:
+  tollgate keys jwks > jwks.json")]
     Jwks,
     /// Add public keys (PEM SPKI, JWK or JWK Set; FILE may be `-`) as verify-only.
+    #[command(after_help = "Examples:
+  tollgate keys import issuer-public.pem --alg RS256
+  curl -s https://issuer.example/.well-known/jwks.json | tollgate keys import -")]
     Import {
         /// The file to import.
         file: String,
@@ -81,6 +101,10 @@ enum KeysCommand {
         alg: Option<Algorithm>,
     },
     /// Print a key: public by default.
+    #[command(after_help = "Examples:
+  tollgate keys export KID               # public JWK
+  tollgate keys export KID --format pem
+  tollgate keys export KID --private     # private material: only with --private")]
     Export {
         /// The key to export.
         #[arg(allow_hyphen_values = true)]

@@ -12,7 +12,7 @@ use tollgate::session::DEFAULT_ACCESS_TTL;
 use tollgate::{Algorithm, Error, Result, format_duration, parse_duration};
 
 use crate::args::duration_help;
-use crate::commands::session::Lifetimes;
+use crate::commands::lifetimes::Lifetimes;
 use crate::context::Context;
 use crate::output::{self, Output};
 

@@ -7,7 +7,8 @@ use crate::common::{NOW, Out, Ring};
 /// Every DURATION flag, with a command line that would otherwise run (or at least get past
 /// argument parsing), the flag last.
 fn flags() -> Vec<(&'static str, Vec<&'static str>)> {
-    let session_login = || vec!["session", "login", "--sub", "alice"];
+    let login = || vec!["session", "login", "--sub", "alice"];
+    let refresh = || vec!["session", "refresh", "tgr1.x.1.y"];
     let serve = || vec!["serve", "--listen", "127.0.0.1:0"];
     let mut all = vec![
         ("--ttl", vec!["mint", "--sub", "alice"]),
@@ -23,9 +24,18 @@ fn flags() -> Vec<(&'static str, Vec<&'static str>)> {
         "--absolute-max",
         "--grace",
     ] {
-        all.push((lifetime, session_login()));
         all.push((lifetime, serve()));
     }
+    for lifetime in [
+        "--access-ttl",
+        "--refresh-window",
+        "--remember-window",
+        "--absolute-max",
+    ] {
+        all.push((lifetime, login()));
+    }
+    all.push(("--access-ttl", refresh()));
+    all.push(("--grace", refresh()));
     all
 }
 
@@ -85,17 +95,18 @@ fn issue_16_months_years_and_capital_m_are_refused_on_every_duration_flag() {
 fn issue_16_session_lifetime_variables_need_a_unit_too() {
     let ring = Ring::new();
     ring.generate("EdDSA");
-    for var in [
-        "TOLLGATE_ACCESS_TTL",
-        "TOLLGATE_REFRESH_WINDOW",
-        "TOLLGATE_REMEMBER_WINDOW",
-        "TOLLGATE_ABSOLUTE_MAX",
-        "TOLLGATE_GRACE",
+    for (var, command) in [
+        ("TOLLGATE_ACCESS_TTL", ["login", "--sub", "alice"]),
+        ("TOLLGATE_REFRESH_WINDOW", ["login", "--sub", "alice"]),
+        ("TOLLGATE_REMEMBER_WINDOW", ["login", "--sub", "alice"]),
+        ("TOLLGATE_ABSOLUTE_MAX", ["login", "--sub", "alice"]),
+        ("TOLLGATE_ACCESS_TTL", ["refresh", "tgr1.x.1.y", "--"]),
+        ("TOLLGATE_GRACE", ["refresh", "tgr1.x.1.y", "--"]),
     ] {
         let mut cmd = ring.cmd();
         cmd.env(var, "300")
-            .args(["--json", "--now", &NOW.to_string()])
-            .args(["session", "login", "--sub", "alice"]);
+            .args(["--json", "--now", &NOW.to_string(), "session"])
+            .args(command);
         assert_refused(crate::common::run(&mut cmd), "300", var);
     }
 }
@@ -155,8 +166,6 @@ fn issue_16_readable_forms_are_accepted() {
                 "--remember-me",
                 "--remember-window",
                 "2days",
-                "--grace",
-                "0",
             ],
         )
         .ok()
@@ -173,7 +182,8 @@ fn issue_16_help_of_every_duration_flag_shows_the_forms() {
         (vec!["mint"], 1),
         (vec!["verify"], 1),
         (vec!["keys", "prune"], 1),
-        (vec!["session", "login"], 5),
+        (vec!["session", "login"], 4),
+        (vec!["session", "refresh"], 2),
         (vec!["serve"], 7),
     ] {
         let mut args = command.clone();

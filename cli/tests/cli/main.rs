@@ -13,6 +13,8 @@ mod redis_server;
 
 mod durations;
 mod global;
+mod help;
+mod input;
 mod inspect;
 mod keyring_failures;
 mod keys;
