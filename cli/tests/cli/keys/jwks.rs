@@ -8,10 +8,13 @@ use crate::common::{NOW, Ring};
 fn only_public_next_active_and_verify_asymmetric_keys() {
     let ring = Ring::new();
     let verify = ring.generate("EdDSA");
+    // An HS key that signed and now verifies: still never published. (A keyring holds one
+    // `next` key at a time, so each is promoted or retired before the next is added.)
+    let hs = ring.generate("HS256");
+    ring.rotate(NOW, &[]);
     let active = ring.rotate(NOW, &["--alg", "RS256"]);
     let retired = ring.generate("ES384");
     ring.at(NOW, &["keys", "retire", "--", &retired]).ok();
-    let hs = ring.generate("HS256");
     let next = ring.generate("ES256");
 
     let out = ring.run(&["keys", "jwks"]).ok();

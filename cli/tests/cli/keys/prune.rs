@@ -80,10 +80,12 @@ fn readers_never_fail_while_prune_runs() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let ring = Ring::new();
     ring.generate("EdDSA");
-    // More files to read before the newest one widens the window.
+    // More files to read before the newest one widens the window: verify keys, since a
+    // keyring holds one `next` key at a time.
     for _ in 0..6 {
-        ring.generate("RS256");
+        ring.rotate(NOW, &["--alg", "RS256"]);
     }
+    ring.rotate(NOW, &["--alg", "EdDSA"]);
     let token = ring.mint(&[]);
     let done = AtomicBool::new(false);
     let failures = std::thread::scope(|s| {

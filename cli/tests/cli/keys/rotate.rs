@@ -152,3 +152,37 @@ fn concurrent_rotations_leave_a_consistent_keyring() {
         ring.verify(&ring.mint(&[]), &[]).ok();
     }
 }
+
+#[test]
+fn issue_17_a_second_next_key_is_refused() {
+    let ring = Ring::new();
+    let active = ring.generate("EdDSA");
+    let next = ring.rotate(NOW, &["--stage"]);
+    let tries: [&[&str]; 3] = [
+        &["--json", "keys", "rotate", "--stage"],
+        &["--json", "keys", "generate"],
+        &[
+            "--json", "keys", "generate", "--alg", "ES256", "--kid", "second",
+        ],
+    ];
+    for args in tries {
+        let out = ring.at(NOW, args).code(2);
+        let v = out.json();
+        assert_eq!(v["error"]["kind"], "usage", "{args:?}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&next), "names the staged key: {message}");
+        assert!(message.contains("tollgate keys rotate"), "{message}");
+        assert!(message.contains("tollgate keys retire"), "{message}");
+    }
+    // Nothing was added.
+    assert_eq!(ring.list().len(), 2);
+    // Promoting the staged key makes room for the next one.
+    ring.rotate(NOW, &[]);
+    assert_eq!(ring.entry(&next)["state"], "active");
+    assert_eq!(ring.entry(&active)["state"], "verify");
+    let staged = ring.rotate(NOW, &["--stage"]);
+    // So does retiring it (it never signed).
+    ring.at(NOW, &["keys", "retire", "--", &staged]).ok();
+    let generated = ring.generate("ES256");
+    assert_eq!(ring.entry(&generated)["state"], "next");
+}
