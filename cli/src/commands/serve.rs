@@ -70,8 +70,9 @@ pub(crate) struct ServeArgs {
             the process exits.")
     )]
     drain_timeout: Duration,
-    /// An origin whose cross-origin browser requests pass the CSRF check (repeatable), such
-    /// as `https://app.example.com`.
+    /// An origin whose cross-origin browser requests pass the CSRF check (repeatable):
+    /// scheme://host[:port] as a browser sends it, such as `https://app.example.com`; kept in
+    /// lower case without a default port; a path, a user name or a `*.` wildcard is refused.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
     trusted_origins: Vec<String>,
     /// Serve the demo page at / with a password-less sign-in (DEMO: anyone can sign in as any
@@ -89,6 +90,17 @@ const DEMO_ACCESS_TTL: Duration = Duration::from_secs(30);
 pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     let jwks_max_age = args.jwks_max_age;
     let drain_timeout = args.drain_timeout;
+    // Origins first: a value that could never match is a usage error before anything opens.
+    let mut config = Config::new();
+    for origin in &args.trusted_origins {
+        config = config.with_trusted_origin(origin)?;
+    }
+    if config.trusted_origins() != args.trusted_origins.as_slice() {
+        output::notice(&format!(
+            "trusted origins, as browsers send them: {}",
+            config.trusted_origins().join(", ")
+        ));
+    }
     let sessions = args.lifetimes.config(if args.demo {
         DEMO_ACCESS_TTL
     } else {
@@ -103,13 +115,10 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
             .with_session_config(sessions),
     );
     let clients = Clients::load(&args.clients)?;
-    let mut config = Config::new()
+    let config = config
         .with_clients_file(&args.clients)
         .with_jwks_max_age(jwks_max_age)
         .with_demo(args.demo);
-    for origin in args.trusted_origins {
-        config = config.with_trusted_origin(origin)?;
-    }
     if clients.is_empty() {
         output::warn(&format!(
             "no caller credentials in {}: /introspect, /revoke and /session/login refuse every caller (401); \

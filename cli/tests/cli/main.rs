@@ -20,5 +20,6 @@ mod keyring_failures;
 mod keys;
 mod mint;
 mod revoke;
+mod serve;
 mod session;
 mod verify;
