@@ -236,3 +236,29 @@ fn revoking_a_user_also_ends_their_sessions() {
         "no new access token from a session that was live"
     );
 }
+
+#[test]
+fn issue_17_a_redis_that_answers_is_told_what_is_wrong_not_to_start() {
+    let Some(server) = redis_server::RedisServer::start(
+        "issue_17_a_redis_that_answers_is_told_what_is_wrong_not_to_start",
+    ) else {
+        return;
+    };
+    let ring = ring();
+    let token = ring.mint(&[]);
+    let port = server.port();
+    for (url, advice) in [
+        (format!("redis://127.0.0.1:{port}/99"), "no such database"),
+        (
+            format!("redis+cluster://127.0.0.1:{port}"),
+            "not a cluster: use redis://",
+        ),
+    ] {
+        let (code, v) = verify(&ring, NOW, &token, &["--store", &url]);
+        assert_eq!(code, 3, "{url}: {v}");
+        assert_eq!(v["error"]["kind"], "store_unavailable", "{url}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(advice), "{url}: {message}");
+        assert!(!message.contains("start redis"), "{url}: {message}");
+    }
+}

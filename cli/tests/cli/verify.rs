@@ -421,6 +421,63 @@ fn key_option_with_alg_narrowing() {
 }
 
 #[test]
+fn issue_17_an_alg_refusal_says_which_side_refused() {
+    let ring = ring();
+    let token = ring.mint(&[]);
+    // --alg excludes the token's algorithm: the message says so, not that the key refused.
+    let out = ring.verify(&token, &["--alg", "RS256"]).code(1);
+    let v = out.json();
+    assert_eq!(v["error"]["kind"], "disallowed_alg");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("token uses EdDSA, which the accepted algorithms (--alg) [RS256] exclude"),
+        "{message}"
+    );
+    assert!(message.contains("its key is for [EdDSA]"), "{message}");
+    // The key refuses the token's algorithm: the key's side is named.
+    let rs = Ring::new();
+    let rs_kid = rs.generate("RS256");
+    let pem = ring.write("rs.pem", rs.export(&rs_kid, &["--format", "pem"]));
+    let out = ring.verify(&token, &["--key", &pem]).code(1);
+    let message = out.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("token uses EdDSA, but its key allows only [RS256, "),
+        "{message}"
+    );
+    assert!(!message.contains("--alg"), "{message}");
+    // Both: --alg allows the token's algorithm, and no key given is for it.
+    let out = ring
+        .verify(&token, &["--key", &pem, "--alg", "EdDSA"])
+        .code(1);
+    let message = out.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("no key given is for an accepted algorithm (--alg) [EdDSA]"),
+        "{message}"
+    );
+    assert!(!message.contains("[]"), "{message}");
+}
+
+#[test]
+fn issue_17_a_missing_aud_or_iss_names_what_expects_it() {
+    let ring = ring();
+    let token = ring.mint(&[]);
+    let out = ring.verify(&token, &["--aud", "api"]).code(1);
+    let message = out.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("no `aud` claim; an audience is expected (--aud"),
+        "{message}"
+    );
+    let out = ring
+        .verify(&token, &["--iss", "https://id.example"])
+        .code(1);
+    let message = out.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("no `iss` claim; an issuer is expected (--iss"),
+        "{message}"
+    );
+}
+
+#[test]
 fn key_option_unreadable_file_is_bad_key() {
     let ring = ring();
     let token = ring.mint(&[]);
