@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             let as_json = std::env::args_os().any(|a| a == "--json");
-            output::report_usage(&e, as_json);
+            output::report_usage(&e, as_json, env_source(&e).as_deref());
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -144,6 +144,34 @@ fn main() -> ExitCode {
             exit::code(error.class())
         }
     }
+}
+
+/// The environment variable a refused value came from, when it did not come from the command
+/// line: clap's message names only the flag (`--grace`), which the user may never have typed.
+fn env_source(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    let flag = format!("--{long}");
+    let typed = std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}="))
+    });
+    if typed {
+        return None;
+    }
+    fn env_of(command: &clap::Command, long: &str) -> Option<std::ffi::OsString> {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env().map(ToOwned::to_owned))
+            .or_else(|| command.get_subcommands().find_map(|c| env_of(c, long)))
+    }
+    let var = env_of(&Cli::command(), long)?;
+    std::env::var_os(&var)?;
+    Some(var.to_string_lossy().into_owned())
 }
 
 /// Logs of `tollgate serve` on stderr, filtered by `TOLLGATE_LOG` (default `info`). The library

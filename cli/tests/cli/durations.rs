@@ -107,7 +107,15 @@ fn issue_16_session_lifetime_variables_need_a_unit_too() {
         cmd.env(var, "300")
             .args(["--json", "--now", &NOW.to_string(), "session"])
             .args(command);
-        assert_refused(crate::common::run(&mut cmd), "300", var);
+        let out = crate::common::run(&mut cmd);
+        assert!(
+            out.stderr
+                .contains(&format!("came from the environment variable {var}")),
+            "{var}: {}",
+            out.stderr
+        );
+        assert_eq!(out.json()["error"]["env"], var);
+        assert_refused(out, "300", var);
     }
 }
 
