@@ -71,7 +71,7 @@ pub(crate) struct ServeArgs {
     )]
     drain_timeout: Duration,
     /// An origin whose cross-origin browser requests pass the CSRF check (repeatable):
-    /// scheme://host[:port] as a browser sends it, such as `https://app.example.com`; kept in
+    /// `scheme://host[:port]` as a browser sends it, such as `https://app.example.com`; kept in
     /// lower case without a default port; a path, a user name or a `*.` wildcard is refused.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
     trusted_origins: Vec<String>,
