@@ -146,9 +146,15 @@ pub(crate) struct Registered {
 }
 
 fn missing(claim: &str) -> Error {
+    // Why the claim is required: the profile, or an expected issuer or audience.
+    let why = match claim {
+        "iss" => "an issuer is expected (--iss, --issuer or TOLLGATE_ISSUER)",
+        "aud" => "an audience is expected (--aud, --audience or TOLLGATE_AUDIENCE)",
+        _ => "tollgate requires exp, iat, sub and jti",
+    };
     Error::new(
         ErrorKind::MissingClaim,
-        format!("token has no `{claim}` claim; tollgate requires exp, iat, sub and jti"),
+        format!("token has no `{claim}` claim; {why}"),
     )
     .with_context("claim", claim)
 }

@@ -116,7 +116,12 @@ fn generated_hmac_keys_are_as_long_as_their_hash() {
         (Algorithm::HS384, 48),
         (Algorithm::HS512, 64),
     ] {
-        let entry = ring.keyring.generate(alg, None, &clock).unwrap();
+        // One key signs; each further one rotates in (a keyring holds one `next` key at most).
+        let entry = if ring.keyring.entries().is_empty() {
+            ring.keyring.generate(alg, None, &clock).unwrap()
+        } else {
+            ring.keyring.rotate(Some(alg), false, &clock).unwrap()
+        };
         let jwk: Value =
             serde_json::from_str(&ring.keyring.export(&entry.kid, true, None).unwrap()).unwrap();
         let k = common_b64(jwk["k"].as_str().unwrap());
@@ -201,11 +206,14 @@ fn roca_detect_agrees_with_tollgate() {
     .unwrap();
     moduli.push((rfc, false));
     let mut ring = TempKeyring::new();
-    for _ in 0..3 {
-        let entry = ring
-            .keyring
-            .generate(Algorithm::RS256, None, &Clock::fixed(NOW))
-            .unwrap();
+    for i in 0..3 {
+        let clock = Clock::fixed(NOW);
+        let entry = if i == 0 {
+            ring.keyring.generate(Algorithm::RS256, None, &clock)
+        } else {
+            ring.keyring.rotate(Some(Algorithm::RS256), false, &clock)
+        }
+        .unwrap();
         let jwk = serde_json::to_value(ring.keyring.public_key(&entry.kid).unwrap().to_jwk());
         moduli.push((jwk.unwrap(), false));
     }

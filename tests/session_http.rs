@@ -898,3 +898,33 @@ fn serve_demo_creates_a_missing_keyring_and_plain_serve_refuses_it() {
     );
     assert!(!served.log().contains("created it"), "{}", served.log());
 }
+
+#[test]
+fn issue_17_a_trusted_origin_matches_as_a_browser_sends_it() {
+    let s = Setup::new();
+    // Written the way people paste it; kept the way a browser sends `Origin`.
+    let served = s.serve(&["--trusted-origin", "HTTPS://App.Example.com:443"]);
+    assert!(
+        served
+            .log()
+            .contains("trusted origins, as browsers send them: https://app.example.com"),
+        "{}",
+        served.log()
+    );
+    let cross_site = |origin: &str| {
+        request(
+            served.addr,
+            "POST",
+            "/session/logout",
+            &[("Origin", origin), ("Sec-Fetch-Site", "cross-site")],
+            b"",
+        )
+    };
+    // The trusted origin passes the CSRF check and reaches the handler, which finds no token.
+    let r = cross_site("https://app.example.com");
+    assert_ne!(r.status, 403, "{}", r.text());
+    assert_eq!(error_kind(&r), "missing_token", "{}", r.text());
+    // Any other origin never does.
+    assert_eq!(cross_site("https://evil.example").status, 403);
+    assert_eq!(cross_site("https://app.example.com:8443").status, 403);
+}

@@ -97,7 +97,48 @@ pub(crate) fn read_token(arg: Option<&str>) -> Result<String> {
             "no token given; pass it as an argument, `-` for stdin, or @FILE",
         ));
     }
+    check_pasted(token)?;
     Ok(token.to_string())
+}
+
+/// Refuses what a copy and paste brings along with a token: an `Authorization` header's scheme,
+/// quotes, a line break. Refused rather than stripped: a script gets the same answer every time
+/// and learns to pass the token alone, and nothing here guesses which part is the token. The
+/// messages never quote the token itself.
+fn check_pasted(token: &str) -> Result<()> {
+    let lower = token.to_ascii_lowercase();
+    if lower.starts_with("authorization:") {
+        return Err(Error::usage(
+            "the token starts with an `Authorization:` header name; pass the token alone, \
+             without `Authorization: Bearer `",
+        ));
+    }
+    for scheme in ["Bearer", "DPoP"] {
+        let prefixed = lower
+            .strip_prefix(&scheme.to_ascii_lowercase())
+            .is_some_and(|rest| rest.starts_with(char::is_whitespace));
+        if prefixed {
+            return Err(Error::usage(format!(
+                "the token starts with `{scheme} `, the Authorization header's scheme; pass the \
+                 token alone, without `{scheme} ` (in a script: \"${{HEADER#{scheme} }}\")"
+            )));
+        }
+    }
+    for quote in ['"', '\'', '`'] {
+        if token.starts_with(quote) || token.ends_with(quote) {
+            return Err(Error::usage(format!(
+                "the token is wrapped in {quote} quotes; remove them (from JSON, read the \
+                 value with `jq -r`)"
+            )));
+        }
+    }
+    if token.contains(char::is_whitespace) {
+        return Err(Error::usage(
+            "the token contains whitespace (a line break from copying?); a token has none: \
+             join it into one line",
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `--claim NAME=VALUE`: VALUE is JSON when it parses as JSON, else a string.
@@ -120,4 +161,42 @@ pub(crate) fn read_input(path: &str) -> Result<Vec<u8>> {
         return Ok(v);
     }
     std::fs::read(path).map_err(|e| Error::usage(format!("cannot read {path}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(token: &str) -> String {
+        let err = check_pasted(token).expect_err(token);
+        assert_eq!(err.kind(), tollgate::ErrorKind::Usage);
+        let message = err.to_string();
+        assert!(!message.contains("eyJ"), "never the token: {message}");
+        message
+    }
+
+    #[test]
+    fn issue_17_pasted_extras_are_refused_with_what_to_remove() {
+        let jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhIn0.c2ln";
+        assert!(check_pasted(jwt).is_ok());
+        assert!(check_pasted("tgr1.5f307a22.1.secret").is_ok());
+        assert!(refused(&format!("Bearer {jwt}")).contains("without `Bearer `"));
+        assert!(refused(&format!("bearer  {jwt}")).contains("without `Bearer `"));
+        assert!(refused(&format!("DPoP {jwt}")).contains("without `DPoP `"));
+        assert!(refused(&format!("Authorization: Bearer {jwt}")).contains("`Authorization:`"));
+        assert!(refused(&format!("\"{jwt}\"")).contains("\" quotes"));
+        assert!(refused(&format!("'{jwt}'")).contains("' quotes"));
+        assert!(refused(&format!("{jwt}\"")).contains("quotes"));
+        assert!(refused(&format!("eyJhbGci\nOiJFZERTQSJ9.{jwt}")).contains("whitespace"));
+    }
+
+    #[test]
+    fn issue_17_surrounding_whitespace_is_fine() {
+        let file = std::env::temp_dir().join(format!("tollgate-token-{}", std::process::id()));
+        std::fs::write(&file, "\n  a.b.c \r\n").unwrap();
+        let arg = format!("@{}", file.display());
+        assert_eq!(read_token(Some(&arg)).unwrap(), "a.b.c");
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(read_token(Some(" a.b.c\t")).unwrap(), "a.b.c");
+    }
 }

@@ -19,12 +19,16 @@ use crate::commands::{clients, inspect, keys, mint, revoke, serve, session, veri
 use crate::context::Context;
 use crate::output::Output;
 
+/// The one line `tollgate -h` starts with: what it is, and every command by its name.
+const ABOUT: &str = "Signed access tokens, revocation and sessions: \
+    keys, mint, inspect, verify, revoke, session, serve, clients, completions";
+
 /// Sessions that verify like stateless JWTs and revoke like server sessions.
 #[derive(Debug, Parser)]
 #[command(
     name = "tollgate",
     version,
-    about,
+    about = ABOUT,
     long_about = "Sessions that verify like stateless JWTs and revoke like server sessions.\n\n\
         Examples:\n  tollgate keys generate\n  tollgate mint --sub alice | tollgate verify -\n  \
         tollgate inspect @token.jwt\n  tollgate revoke --user alice\n  \
@@ -59,6 +63,10 @@ enum Command {
     /// Create and list the callers allowed on the service's trusted endpoints.
     Clients(clients::ClientsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:
+  tollgate completions bash > ~/.local/share/bash-completion/completions/tollgate
+  tollgate completions zsh > ~/.zfunc/_tollgate
+  tollgate completions fish > ~/.config/fish/completions/tollgate.fish")]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -88,7 +96,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             let as_json = std::env::args_os().any(|a| a == "--json");
-            output::report_usage(&e, as_json);
+            output::report_usage(&e, as_json, env_source(&e).as_deref());
             return exit::code(tollgate::Class::Usage);
         }
         Err(e) => {
@@ -132,6 +140,34 @@ fn main() -> ExitCode {
             exit::code(error.class())
         }
     }
+}
+
+/// The environment variable a refused value came from, when it did not come from the command
+/// line: clap's message names only the flag (`--grace`), which the user may never have typed.
+fn env_source(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    let flag = format!("--{long}");
+    let typed = std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}="))
+    });
+    if typed {
+        return None;
+    }
+    fn env_of(command: &clap::Command, long: &str) -> Option<std::ffi::OsString> {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env().map(ToOwned::to_owned))
+            .or_else(|| command.get_subcommands().find_map(|c| env_of(c, long)))
+    }
+    let var = env_of(&Cli::command(), long)?;
+    std::env::var_os(&var)?;
+    Some(var.to_string_lossy().into_owned())
 }
 
 /// Logs of `tollgate serve` on stderr, filtered by `TOLLGATE_LOG` (default `info`). The library

@@ -502,19 +502,29 @@ pub(crate) fn warn(message: &str) {
 }
 
 /// Reports a command-line parsing error: clap's own text on stderr (exit 2), and with `--json`
-/// the contract's error object on stdout too.
-pub(crate) fn report_usage(error: &clap::Error, as_json: bool) {
+/// the contract's error object on stdout too. `env` names the environment variable the refused
+/// value came from, if it did.
+pub(crate) fn report_usage(error: &clap::Error, as_json: bool, env: Option<&str>) {
     let _ = error.print();
+    if let Some(var) = env {
+        let _ = writeln!(
+            anstream::stderr().lock(),
+            "tollgate: the value came from the environment variable {var}"
+        );
+    }
     if as_json {
-        let message = error.kind().to_string();
-        let detail = error.render().to_string();
-        let first = detail
-            .lines()
-            .next()
-            .unwrap_or(&message)
+        // clap's whole message: the first line alone loses what follows it, such as the
+        // missing argument's name. Only the closing "For more information, try '--help'." goes.
+        let rendered = error.render().to_string();
+        let message = rendered
+            .trim()
             .trim_start_matches("error: ")
-            .to_string();
-        let v = json!({"error": {"kind": "usage", "message": first}});
+            .trim_end_matches("For more information, try '--help'.")
+            .trim_end();
+        let mut v = json!({"error": {"kind": "usage", "message": message}});
+        if let Some(var) = env {
+            v["error"]["env"] = var.into();
+        }
         let _ = writeln!(anstream::stdout().lock(), "{}", pretty(&v));
     }
 }

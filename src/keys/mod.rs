@@ -394,8 +394,10 @@ impl Keyring {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) for a bad or duplicate kid;
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when files cannot be written.
+    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) for a bad or duplicate kid, or when the
+    /// keyring already has a `next` key (a second would leave unclear which one the next
+    /// rotation promotes); [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when files cannot be
+    /// written.
     pub fn generate(
         &mut self,
         alg: Algorithm,
@@ -404,6 +406,7 @@ impl Keyring {
     ) -> Result<KeyEntry> {
         self.update(|dir, manifest| {
             let state = if manifest.keys.iter().any(|k| k.state == KeyState::Active) {
+                refuse_second_next(manifest)?;
                 KeyState::Next
             } else {
                 KeyState::Active
@@ -420,11 +423,11 @@ impl Keyring {
     /// The new key is the newest `next` key if there is one (its algorithm must match `alg` when
     /// given), else a fresh key of `alg` (default: the active key's algorithm, else EdDSA).
     /// With `stage`, only adds a `next` key that is published but does not sign until the
-    /// following rotation.
+    /// following rotation; a keyring holds at most one `next` key.
     ///
     /// # Errors
     ///
-    /// As [`Keyring::generate`].
+    /// As [`Keyring::generate`]: with `stage`, a usage error when a `next` key is staged already.
     pub fn rotate(
         &mut self,
         alg: Option<Algorithm>,
@@ -436,6 +439,7 @@ impl Keyring {
             let current_alg = manifest.keys.iter().find(|k| k.state == KeyState::Active).map(|k| k.alg);
             let alg_for_new = alg.or(current_alg).unwrap_or_default();
             if stage {
+                refuse_second_next(manifest)?;
                 let entry = add_generated(dir, manifest, alg_for_new, None, KeyState::Next, clock)?;
                 return Ok((entry, Vec::new()));
             }
@@ -470,6 +474,8 @@ impl Keyring {
     }
 
     /// Retires a key: tokens signed by it are rejected (`retired_kid`) from now on.
+    ///
+    /// Retiring the staged `next` key unstages it (it never signed).
     ///
     /// # Errors
     ///
@@ -646,6 +652,19 @@ fn default_alg(public: &PublicKey) -> Algorithm {
         Some(Curve::P384) => Algorithm::ES384,
         None if public.family() == crate::alg::Family::Ed => Algorithm::EdDSA,
         None => Algorithm::RS256,
+    }
+}
+
+/// A second `next` key is refused: which one the next rotation would promote is not
+/// obvious, and both would be published in the JWK Set as if about to sign.
+fn refuse_second_next(manifest: &Manifest) -> Result<()> {
+    match manifest.keys.iter().find(|k| k.state == KeyState::Next) {
+        None => Ok(()),
+        Some(staged) => Err(Error::usage(format!(
+            "key {} is already staged as `next`, and a keyring holds one; run \
+             `tollgate keys rotate` to make it sign first, or `tollgate keys retire {}` to drop it",
+            staged.kid, staged.kid
+        ))),
     }
 }
 

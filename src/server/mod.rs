@@ -67,6 +67,7 @@ mod introspect;
 mod jwks;
 mod metrics;
 mod oauth;
+mod origin;
 mod reload;
 mod revoke;
 mod session;
@@ -157,17 +158,40 @@ impl Config {
     /// An origin (`https://app.example.com`) whose cross-origin requests the CSRF check lets
     /// through.
     ///
+    /// It is kept as a browser sends it in `Origin`, the only form that matches: scheme and
+    /// host in lower case, the port only when it is not the scheme's default
+    /// (`HTTPS://App.Example.com:443` is kept as `https://app.example.com`; see
+    /// [`trusted_origins`](Config::trusted_origins)).
+    ///
     /// # Errors
     ///
-    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) when it is not of the form
-    /// `scheme://host[:port]`.
-    pub fn with_trusted_origin(mut self, origin: impl Into<String>) -> Result<Self> {
-        let origin = origin.into();
+    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage), naming the value, for anything a browser
+    /// never sends and that could therefore never match: no scheme (a bare host), a scheme
+    /// other than http or https, a user name, a path (even `/`), a query, a `*.` wildcard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tollgate::server::Config;
+    /// let config = Config::new().with_trusted_origin("HTTPS://App.Example.com:443").unwrap();
+    /// assert_eq!(config.trusted_origins(), ["https://app.example.com"]);
+    /// assert!(Config::new().with_trusted_origin("https://*.example.com").is_err());
+    /// assert!(Config::new().with_trusted_origin("app.example.com").is_err());
+    /// ```
+    pub fn with_trusted_origin(mut self, origin: impl AsRef<str>) -> Result<Self> {
+        let origin = origin::normalize(origin.as_ref())?;
         let _checked = crate::axum::csrf()
             .add_trusted_origin(&origin)
             .map_err(|e| Error::usage(format!("trusted origin {origin}: {e}")))?;
-        self.trusted_origins.push(origin);
+        if !self.trusted_origins.contains(&origin) {
+            self.trusted_origins.push(origin);
+        }
         Ok(self)
+    }
+
+    /// The trusted origins, as [`with_trusted_origin`](Config::with_trusted_origin) kept them.
+    pub fn trusted_origins(&self) -> &[String] {
+        &self.trusted_origins
     }
 
     /// Serves the demo page at `/` and its password-less login at `POST /demo/login` (anyone

@@ -225,15 +225,10 @@ impl StoreUrl {
     }
 }
 
-/// A duration such as `2s` or `1m` ([`parse_duration`](crate::parse_duration)), or milliseconds
-/// such as `500ms`.
+/// A duration with a unit such as `2s`, `1m` or `500ms` ([`parse_duration`](crate::parse_duration)'s
+/// rules, sub-second values allowed).
 fn parse_timeout(value: &str) -> Option<Duration> {
-    match value.strip_suffix("ms") {
-        Some(ms) if !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) => {
-            ms.parse().ok().map(Duration::from_millis)
-        }
-        _ => crate::clock::parse_duration(value).ok(),
-    }
+    crate::clock::parse_timeout(value).ok()
 }
 
 fn parse_host_port(node: &str) -> Option<(String, u16)> {

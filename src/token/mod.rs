@@ -429,20 +429,32 @@ pub(crate) fn verify_inner<C: DeserializeOwned>(
             .iter()
             .flat_map(|k| k.algorithms().iter().map(|a| a.as_str()))
             .collect();
-        return Err(Error::new(
-            ErrorKind::DisallowedAlg,
+        // Say which side refused: the accepted algorithms (--alg), the key, or both together.
+        let accepted: Vec<&str> = options.algorithms.iter().map(|a| a.as_str()).collect();
+        let alg = header.alg;
+        let message = if !accepted.is_empty() && !options.algorithms.contains(&alg) {
             format!(
-                "token uses {}, but its key allows only [{}]{}",
-                header.alg,
-                expected.join(", "),
-                if options.algorithms.is_empty() {
-                    String::new()
-                } else {
-                    " within --alg".into()
-                }
-            ),
-        )
-        .with_context("alg", header.alg.as_str()));
+                "token uses {alg}, which the accepted algorithms (--alg) [{}] exclude; its key \
+                 is for [{}]: accept {alg} too if that key is the one you expect",
+                accepted.join(", "),
+                expected.join(", ")
+            )
+        } else if expected.is_empty() {
+            // Keys narrowed by the accepted algorithms to none: they are for other algorithms.
+            format!(
+                "token uses {alg}, but no key given is for an accepted algorithm (--alg) [{}]; \
+                 the keys are for other algorithms than the token's",
+                accepted.join(", ")
+            )
+        } else {
+            format!(
+                "token uses {alg}, but its key allows only [{}]",
+                expected.join(", ")
+            )
+        };
+        return Err(
+            Error::new(ErrorKind::DisallowedAlg, message).with_context("alg", header.alg.as_str())
+        );
     }
     let signed = &token[..parts.header_b64.len() + 1 + parts.payload_b64.len()];
     let mut key_state = None;

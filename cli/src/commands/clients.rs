@@ -34,11 +34,15 @@ pub(crate) struct ClientsArgs {
 #[derive(Debug, Subcommand)]
 enum ClientsCommand {
     /// Add a caller: generate its secret, store its hash, print the secret once.
+    #[command(after_help = "Example:
+  tollgate clients add billing-api --clients /etc/tollgate/clients")]
     Add {
         /// Client id: 1 to 64 characters of A-Z a-z 0-9 . _ -
         id: String,
     },
     /// List the client ids.
+    #[command(after_help = "Example:
+  tollgate clients list --clients /etc/tollgate/clients")]
     List,
 }
 

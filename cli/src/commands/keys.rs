@@ -1,8 +1,11 @@
 //! `tollgate keys`: generate, rotate, list, retire, prune, jwks, import, export.
 
+use std::time::Duration;
+
 use clap::{Args, Subcommand, ValueEnum};
 use tollgate::{Algorithm, Error, ErrorKind, ExportFormat, Result, parse_duration};
 
+use crate::args::duration_help;
 use crate::context::{Context, read_input};
 use crate::output::{self, Output};
 
@@ -26,6 +29,10 @@ pub(crate) struct KeysArgs {
 enum KeysCommand {
     /// Add a key; the first key of an empty keyring becomes active, later ones `next`.
     /// Prints the kid.
+    #[command(after_help = "Examples:
+  tollgate keys generate                 # EdDSA; active in an empty keyring, else `next`
+  tollgate keys generate --alg ES256 --kid es-2027
+A keyring holds at most one `next` key: promote it with `keys rotate` before adding another.")]
     Generate {
         /// Algorithm: EdDSA, ES256, ES384, RS256, RS384, RS512, PS256, PS384, PS512, HS256,
         /// HS384, HS512.
@@ -37,6 +44,9 @@ enum KeysCommand {
     },
     /// A new key signs from now on; the previous active key becomes verify-only.
     /// Promotes the staged `next` key when there is one.
+    #[command(after_help = "Examples:
+  tollgate keys rotate                   # promote the `next` key, or a new key signs now
+  tollgate keys rotate --stage           # publish a `next` key; rotate again after --jwks-max-age")]
     Rotate {
         /// Algorithm of the new key (default: the active key's).
         #[arg(long)]
@@ -46,23 +56,40 @@ enum KeysCommand {
         stage: bool,
     },
     /// List keys: kid, alg, state, created, and until when a verify key's tokens may be valid.
+    #[command(after_help = "Examples:
+  tollgate keys list
+  tollgate keys list --json | jq -r '.[] | select(.state == \"verify\") | .kid'")]
     List,
     /// Stop accepting tokens signed by KID (kind `retired_kid`).
+    #[command(after_help = "Example:
+  tollgate keys retire KID               # see `tollgate keys list` for the kids")]
     Retire {
         /// The key to retire.
         #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Delete retired keys.
+    #[command(after_help = "Examples:
+  tollgate keys prune
+  tollgate keys prune --older-than 30d")]
     Prune {
-        /// Only keys retired at least this long ago (e.g. 30d). Default: every retired key.
-        #[arg(long, value_name = "DURATION")]
-        older_than: Option<String>,
+        #[arg(
+            long,
+            value_name = "DURATION",
+            value_parser = parse_duration,
+            help = duration_help!("Only keys retired at least this long ago, such as 30d (default: every retired key).")
+        )]
+        older_than: Option<Duration>,
     },
     /// Print the JWK Set (RFC 7517) of next, active and verify public keys.
+    #[command(after_help = "Example:
+  tollgate keys jwks > jwks.json")]
     Jwks,
     /// Add public keys as verify-only: PEM (anywhere in the file) or DER SPKI or certificate,
     /// JWK, or JWK Set; FILE may be `-`. Never private keys or secrets.
+    #[command(after_help = "Examples:
+  tollgate keys import issuer-public.pem --alg RS256
+  curl -s https://issuer.example/.well-known/jwks.json | tollgate keys import -")]
     Import {
         /// The file to import.
         file: String,
@@ -75,6 +102,10 @@ enum KeysCommand {
         alg: Option<Algorithm>,
     },
     /// Print a key: public by default.
+    #[command(after_help = "Examples:
+  tollgate keys export KID               # public JWK
+  tollgate keys export KID --format pem
+  tollgate keys export KID --private     # private material: only with --private")]
     Export {
         /// The key to export.
         #[arg(allow_hyphen_values = true)]
@@ -121,7 +152,6 @@ pub(crate) async fn run(ctx: &Context, args: KeysArgs) -> Result<Output> {
             }
         }
         KeysCommand::Prune { older_than } => {
-            let older_than = older_than.as_deref().map(parse_duration).transpose()?;
             let pruned = ctx
                 .keyring()?
                 .prune(older_than.unwrap_or_default(), clock)?;

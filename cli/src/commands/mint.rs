@@ -1,8 +1,11 @@
 //! `tollgate mint`: print a signed access token.
 
+use std::time::Duration;
+
 use clap::Args;
 use tollgate::{Error, MintOptions, Result, mint, parse_duration};
 
+use crate::args::duration_help;
 use crate::context::{Context, parse_claim};
 use crate::output::Output;
 
@@ -14,9 +17,14 @@ pub(crate) struct MintArgs {
     /// Subject (the user).
     #[arg(long, value_name = "SUBJECT")]
     sub: String,
-    /// Lifetime, e.g. 15m, 1h (at most the keyring's max_ttl, 24h by default).
-    #[arg(long, value_name = "DURATION", default_value = "15m")]
-    ttl: String,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15m",
+        value_parser = parse_duration,
+        help = duration_help!("Lifetime of the token, at most the keyring's max_ttl (24h by default).")
+    )]
+    ttl: Duration,
     /// Audience (repeat for several; default: --audience / TOLLGATE_AUDIENCE).
     #[arg(long, value_name = "A")]
     aud: Vec<String>,
@@ -39,8 +47,7 @@ pub(crate) struct MintArgs {
 
 pub(crate) async fn run(ctx: &Context, args: MintArgs) -> Result<Output> {
     let defaults = ctx.options(args.aud, args.iss);
-    let mut options =
-        defaults.mint_defaults(MintOptions::new(args.sub).with_ttl(parse_duration(&args.ttl)?));
+    let mut options = defaults.mint_defaults(MintOptions::new(args.sub).with_ttl(args.ttl));
     if let Some(sid) = args.sid {
         options = options.with_sid(sid);
     }

@@ -4,6 +4,7 @@
 pub(crate) mod clients;
 pub(crate) mod inspect;
 pub(crate) mod keys;
+pub(crate) mod lifetimes;
 pub(crate) mod mint;
 pub(crate) mod revoke;
 pub(crate) mod serve;

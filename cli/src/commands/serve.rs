@@ -9,9 +9,10 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 use tollgate::server::{App, Clients, Config};
 use tollgate::session::DEFAULT_ACCESS_TTL;
-use tollgate::{Algorithm, Error, Result, parse_duration};
+use tollgate::{Algorithm, Error, Result, format_duration, parse_duration};
 
-use crate::commands::session::Lifetimes;
+use crate::args::duration_help;
+use crate::commands::lifetimes::Lifetimes;
 use crate::context::Context;
 use crate::output::{self, Output};
 
@@ -51,15 +52,27 @@ pub(crate) struct ServeArgs {
         default_value = "./tollgate.clients"
     )]
     clients: PathBuf,
-    /// How long verifiers may cache the JWK Set (Cache-Control max-age). Stage keys with
-    /// `keys rotate --stage` at least this long before they sign.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    jwks_max_age: String,
-    /// On SIGTERM, how long requests in flight may take to finish before the process exits.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    drain_timeout: String,
-    /// An origin whose cross-origin browser requests pass the CSRF check (repeatable), such
-    /// as `https://app.example.com`.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        value_parser = parse_duration,
+        help = duration_help!("How long verifiers may cache the JWK Set (Cache-Control max-age). \
+            Stage keys with `keys rotate --stage` at least this long before they sign.")
+    )]
+    jwks_max_age: Duration,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration,
+        help = duration_help!("On SIGTERM, how long requests in flight may take to finish before \
+            the process exits.")
+    )]
+    drain_timeout: Duration,
+    /// An origin whose cross-origin browser requests pass the CSRF check (repeatable):
+    /// `scheme://host[:port]` as a browser sends it, such as `https://app.example.com`; kept in
+    /// lower case without a default port; a path, a user name or a `*.` wildcard is refused.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
     trusted_origins: Vec<String>,
     /// Serve the demo page at / with a password-less sign-in (DEMO: anyone can sign in as any
@@ -75,13 +88,24 @@ pub(crate) struct ServeArgs {
 const DEMO_ACCESS_TTL: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
-    let jwks_max_age = parse_duration(&args.jwks_max_age)?;
-    let drain_timeout = parse_duration(&args.drain_timeout)?;
+    let jwks_max_age = args.jwks_max_age;
+    let drain_timeout = args.drain_timeout;
+    // Origins first: a value that could never match is a usage error before anything opens.
+    let mut config = Config::new();
+    for origin in &args.trusted_origins {
+        config = config.with_trusted_origin(origin)?;
+    }
+    if config.trusted_origins() != args.trusted_origins.as_slice() {
+        output::notice(&format!(
+            "trusted origins, as browsers send them: {}",
+            config.trusted_origins().join(", ")
+        ));
+    }
     let sessions = args.lifetimes.config(if args.demo {
         DEMO_ACCESS_TTL
     } else {
         DEFAULT_ACCESS_TTL
-    })?;
+    });
     if args.demo {
         ensure_demo_keyring(ctx)?;
     }
@@ -91,13 +115,10 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
             .with_session_config(sessions),
     );
     let clients = Clients::load(&args.clients)?;
-    let mut config = Config::new()
+    let config = config
         .with_clients_file(&args.clients)
         .with_jwks_max_age(jwks_max_age)
         .with_demo(args.demo);
-    for origin in args.trusted_origins {
-        config = config.with_trusted_origin(origin)?;
-    }
     if clients.is_empty() {
         output::warn(&format!(
             "no caller credentials in {}: /introspect, /revoke and /session/login refuse every caller (401); \
@@ -127,7 +148,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
             "DEMO MODE: the page at http://{bound}/ signs anyone in as any user without a \
              password (access tokens live {}); for trying tollgate on your own machine only, \
              never expose it",
-            tollgate::format_duration(app.gate().session_config().access_ttl())
+            format_duration(app.gate().session_config().access_ttl())
         ));
         if !bound.ip().is_loopback() {
             output::warn(
@@ -159,7 +180,7 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
         served = server => served.map_err(|e| Error::io(format!("serving failed: {e}")))?,
         () = deadline => output::warn(&format!(
             "requests still in flight after --drain-timeout {}; exiting anyway",
-            args.drain_timeout
+            format_duration(drain_timeout)
         )),
     }
     output::notice("stopped");

@@ -1,12 +1,11 @@
 //! `tollgate session`: login, refresh, logout, logout-all and list, over the store.
 
 use clap::{Args, Subcommand};
-use std::time::Duration;
-
 use tollgate::Device;
+use tollgate::Result;
 use tollgate::session::{DEFAULT_ACCESS_TTL, LoginRequest, SessionConfig};
-use tollgate::{Result, parse_duration};
 
+use crate::commands::lifetimes::{AccessTtl, Grace, Windows};
 use crate::context::{Context, parse_claim, read_token};
 use crate::output::Output;
 
@@ -24,95 +23,40 @@ sliding (capped at 90d from login) with it; the previous refresh token may be re
 after a rotation and returns the same pair; any other reuse revokes the whole session (exit 1,
 reused_refresh_token).")]
 pub(crate) struct SessionArgs {
-    #[command(flatten)]
-    lifetimes: Lifetimes,
     #[command(subcommand)]
     command: SessionCommand,
-}
-
-/// Session lifetimes, accepted before or after the subcommand (also by `serve`).
-#[derive(Debug, Args)]
-pub(crate) struct Lifetimes {
-    /// Lifetime of the access tokens sessions mint (at most the keyring's max_ttl)
-    /// [default: 15m; 30s for `serve --demo`].
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "TOLLGATE_ACCESS_TTL"
-    )]
-    access_ttl: Option<String>,
-    /// Refresh lifetime without --remember-me, counted from login and not extended by refreshing.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "TOLLGATE_REFRESH_WINDOW",
-        default_value = "12h"
-    )]
-    refresh_window: String,
-    /// Sliding refresh window with --remember-me: each refresh extends it to this from now.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "TOLLGATE_REMEMBER_WINDOW",
-        default_value = "30d"
-    )]
-    remember_window: String,
-    /// Absolute cap of a remembered session, counted from login.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "TOLLGATE_ABSOLUTE_MAX",
-        default_value = "90d"
-    )]
-    absolute_max: String,
-    /// How long after a rotation the previous refresh token still returns the same pair;
-    /// 0 disables it (any reuse revokes the session).
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "TOLLGATE_GRACE",
-        default_value = "10s"
-    )]
-    grace: String,
-}
-
-impl Lifetimes {
-    /// The session settings; `default_access_ttl` when `--access-ttl` was not given.
-    pub(crate) fn config(&self, default_access_ttl: Duration) -> Result<SessionConfig> {
-        let access_ttl = match &self.access_ttl {
-            Some(text) => parse_duration(text)?,
-            None => default_access_ttl,
-        };
-        Ok(SessionConfig::new()
-            .with_access_ttl(access_ttl)
-            .with_refresh_window(parse_duration(&self.refresh_window)?)
-            .with_remember_window(parse_duration(&self.remember_window)?)
-            .with_absolute_max(parse_duration(&self.absolute_max)?)
-            .with_grace(parse_duration(&self.grace)?))
-    }
 }
 
 #[derive(Debug, Subcommand)]
 enum SessionCommand {
     /// Start a session; prints {"access_token", "refresh_token", "token_type", "expires_in",
     /// "refresh_expires_in", "session_id", "remember_me"}.
+    #[command(after_help = "Examples:
+  tollgate session login --sub alice > pair.json
+  tollgate session login --sub alice --remember-me --claim role=admin --access-ttl 5m")]
     Login(LoginArgs),
     /// Rotate a refresh token: prints a new pair (same JSON as login); the old token is spent.
+    #[command(after_help = "Example:
+  tollgate session refresh \"$(jq -r .refresh_token pair.json)\" > pair.json")]
     Refresh {
         /// The refresh token, `-` for stdin (the default), or @FILE.
         token: Option<String>,
+        #[command(flatten)]
+        access: AccessTtl,
+        #[command(flatten)]
+        grace: Grace,
     },
     /// End the session of an access token or a refresh token and revoke its access tokens.
+    #[command(after_help = "Example:
+  tollgate session logout \"$(jq -r .refresh_token pair.json)\"")]
     Logout {
         /// The access or refresh token, `-` for stdin (the default), or @FILE.
         token: Option<String>,
     },
     /// End every session of a user and revoke every token issued to them up to now.
+    #[command(after_help = "Examples:
+  tollgate session logout-all --sub alice
+  tollgate session logout-all --sub alice --keep SID   # every other device of alice")]
     LogoutAll {
         /// The user.
         #[arg(long, value_name = "SUBJECT", allow_hyphen_values = true)]
@@ -122,6 +66,8 @@ enum SessionCommand {
         keep: Option<String>,
     },
     /// List a user's live sessions, most recently used first.
+    #[command(after_help = "Example:
+  tollgate session list --sub alice")]
     List {
         /// The user.
         #[arg(long, value_name = "SUBJECT", allow_hyphen_values = true)]
@@ -147,10 +93,23 @@ struct LoginArgs {
     /// The client's IP address, shown by `session list`.
     #[arg(long, value_name = "IP")]
     ip: Option<String>,
+    #[command(flatten)]
+    access: AccessTtl,
+    #[command(flatten)]
+    windows: Windows,
 }
 
 pub(crate) async fn run(ctx: &Context, args: SessionArgs) -> Result<Output> {
-    let config = args.lifetimes.config(DEFAULT_ACCESS_TTL)?;
+    // Only login and refresh mint; each takes the lifetimes it uses.
+    let config = match &args.command {
+        SessionCommand::Login(login) => {
+            login.windows.apply(login.access.config(DEFAULT_ACCESS_TTL))
+        }
+        SessionCommand::Refresh { access, grace, .. } => {
+            grace.apply(access.config(DEFAULT_ACCESS_TTL))
+        }
+        _ => SessionConfig::new(),
+    };
     let options = ctx.options(Vec::new(), None);
     // Listing reads the store only; everything else signs, verifies or sizes revocations by the
     // keyring's max_ttl.
@@ -170,7 +129,7 @@ pub(crate) async fn run(ctx: &Context, args: SessionArgs) -> Result<Output> {
             }
             Ok(Output::Pair(gate.login(&request).await?))
         }
-        SessionCommand::Refresh { token } => {
+        SessionCommand::Refresh { token, .. } => {
             let token = read_token(token.as_deref())?;
             Ok(Output::Pair(gate.refresh(&token).await?))
         }

@@ -1,8 +1,11 @@
 //! `tollgate verify`: check a token's signature and claims.
 
+use std::time::Duration;
+
 use clap::Args;
 use tollgate::{Algorithm, KeySet, Result, parse_duration};
 
+use crate::args::duration_help;
 use crate::context::{Context, read_token};
 use crate::output::{self, Output};
 
@@ -33,9 +36,14 @@ pub(crate) struct VerifyArgs {
     /// Required issuer (default: --issuer / TOLLGATE_ISSUER).
     #[arg(long, value_name = "I")]
     iss: Option<String>,
-    /// Clock-skew leeway for exp, nbf and iat.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    leeway: String,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration,
+        help = duration_help!("Clock-skew leeway for exp, nbf and iat (at most the store's maximum, 5m).")
+    )]
+    leeway: Duration,
     /// Accept only these algorithms (repeatable; default: the key's own algorithm).
     #[arg(long, value_name = "ALG")]
     alg: Vec<Algorithm>,
@@ -43,9 +51,7 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) async fn run(ctx: &Context, args: VerifyArgs) -> Result<Output> {
     let token = read_token(args.token.as_deref())?;
-    let mut options = ctx
-        .options(args.aud, args.iss)
-        .with_leeway(parse_duration(&args.leeway)?);
+    let mut options = ctx.options(args.aud, args.iss).with_leeway(args.leeway);
     for alg in &args.alg {
         options = options.with_algorithm(*alg);
     }

@@ -323,5 +323,28 @@ fn redis_error(url: &str, e: RedisError) -> Error {
     } else {
         e.to_string()
     };
-    super::unavailable(url, reason, HINT).with_source(e)
+    // "start redis" fits only when nothing answered. A server that answered refused what the
+    // URL asked of it, and its answer says what to change.
+    let answered = if reason.contains("DB index is out of range") {
+        Some(
+            "it has no such database: use a DB index below its `databases` setting (16 by default)",
+        )
+    } else if reason.contains("cluster support disabled") {
+        Some("it is a single server, not a cluster: use redis://HOST:PORT/DB")
+    } else if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+    {
+        Some("check the user name and password in the URL")
+    } else {
+        None
+    };
+    match answered {
+        Some(hint) => Error::new(
+            crate::ErrorKind::StoreUnavailable,
+            format!("store {url} answered but refused ({reason}); {hint}"),
+        )
+        .with_context("store", url.to_owned())
+        .with_source(e),
+        None => super::unavailable(url, reason, HINT).with_source(e),
+    }
 }

@@ -1,13 +1,10 @@
 //! `tollgate revoke` and the store behind `verify` and `inspect --store`: every scope, the
 //! embedded SQLite default shared by separate processes, a real Redis, and failing closed.
 
-mod common;
-#[path = "../../tests/common/redis.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_server;
-
-use common::{NOW, Ring};
 use serde_json::Value;
+
+use crate::common::{NOW, Ring};
+use crate::redis_server;
 
 fn ring() -> Ring {
     let ring = Ring::new();
@@ -238,4 +235,30 @@ fn revoking_a_user_also_ends_their_sessions() {
         "unknown_session",
         "no new access token from a session that was live"
     );
+}
+
+#[test]
+fn issue_17_a_redis_that_answers_is_told_what_is_wrong_not_to_start() {
+    let Some(server) = redis_server::RedisServer::start(
+        "issue_17_a_redis_that_answers_is_told_what_is_wrong_not_to_start",
+    ) else {
+        return;
+    };
+    let ring = ring();
+    let token = ring.mint(&[]);
+    let port = server.port();
+    for (url, advice) in [
+        (format!("redis://127.0.0.1:{port}/99"), "no such database"),
+        (
+            format!("redis+cluster://127.0.0.1:{port}"),
+            "not a cluster: use redis://",
+        ),
+    ] {
+        let (code, v) = verify(&ring, NOW, &token, &["--store", &url]);
+        assert_eq!(code, 3, "{url}: {v}");
+        assert_eq!(v["error"]["kind"], "store_unavailable", "{url}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(advice), "{url}: {message}");
+        assert!(!message.contains("start redis"), "{url}: {message}");
+    }
 }

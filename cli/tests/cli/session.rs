@@ -1,13 +1,10 @@
 //! `tollgate session`: every subcommand as a black box, its exit codes (0, 1, 2, 3) and JSON
 //! shapes, sessions shared by separate processes through the SQLite default and through Redis.
 
-mod common;
-#[path = "../../tests/common/redis.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_server;
-
-use common::{NOW, Out, Ring, segment};
 use serde_json::Value;
+
+use crate::common::{NOW, Out, Ring, segment};
+use crate::{common, redis_server};
 
 fn ring() -> Ring {
     let ring = Ring::new();
@@ -237,9 +234,9 @@ fn grace_is_configurable_by_flag_and_env() {
             NOW,
             &[
                 "session",
+                "login",
                 "--access-ttl",
                 "5m",
-                "login",
                 "--sub",
                 "bob",
                 "--refresh-window",
@@ -454,7 +451,7 @@ fn usage_errors_are_exit_2() {
         vec!["login"],
         vec!["login", "--sub", "alice", "--claim", "no-equals"],
         vec!["login", "--sub", "alice", "--claim", "sid=x"],
-        vec!["login", "--sub", "alice", "--grace", "soon"],
+        vec!["refresh", "tgr1.x.1.y", "--grace", "soon"],
         vec!["login", "--sub", "alice", "--access-ttl", "2d"],
         vec!["login", "--sub", ""],
         vec!["list"],

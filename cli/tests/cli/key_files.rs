@@ -1,7 +1,7 @@
 //! Key files through the `tollgate` binary: `verify --key`, `verify --secret` and `keys import`
 //! (issue 10: a key file is never guessed to be an HMAC secret).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

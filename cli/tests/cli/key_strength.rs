@@ -2,7 +2,7 @@
 //! (`verify --secret`, `verify --key`, `keys import`, `keys generate`, and a keyring file edited
 //! on disk), each refusal exit 3 `bad_key` naming the file, the rule and the fix.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -141,8 +141,16 @@ fn weak_rsa_keys_are_refused_by_key_and_by_import() {
 #[test]
 fn keys_generate_makes_hmac_secrets_as_long_as_their_hash() {
     let ring = Ring::new();
-    for (alg, len) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
-        let kid = ring.generate(alg);
+    for (i, (alg, len)) in [("HS256", 32), ("HS384", 48), ("HS512", 64)]
+        .into_iter()
+        .enumerate()
+    {
+        // One key signs; each further one rotates in (a keyring holds one `next` key at most).
+        let kid = if i == 0 {
+            ring.generate(alg)
+        } else {
+            ring.rotate(NOW, &["--alg", alg])
+        };
         assert_eq!(ring.hmac_secret(&kid).len(), len, "{alg}");
     }
     assert_eq!(ring.list().len(), 3, "the keyring still opens");
