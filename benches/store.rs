@@ -109,7 +109,7 @@ async fn replica_check() {
     let store = MemoryStore::new();
     for i in 0..ENTRIES {
         let entry = Revocation::new(Scope::Token, uuid(i), NOW, NOW + 900);
-        store.revoke(&entry, NOW).await.expect("revoke");
+        store.revoke(&entry).await.expect("revoke");
     }
     let rss_before = rss_bytes();
     let config = ReplicaConfig::default().with_clock(Clock::fixed(NOW));
@@ -128,11 +128,13 @@ async fn replica_check() {
     let valid_jti = uuid(ENTRIES + 7);
     let revoked_jti = uuid(ENTRIES / 2);
     let token = |jti| TokenRef {
+        namespace: &tollgate::keys::Namespace::Own,
         jti,
         sid: Some("sess-1"),
         sub: "user-1",
         kid: "k1",
-        iat: NOW - 10,
+        iat: Some(NOW - 10),
+        auth_time: None,
     };
     for (label, jti) in [("not revoked", &valid_jti), ("revoked", &revoked_jti)] {
         let t = token(jti);
@@ -303,7 +305,7 @@ async fn redis_check() {
     for scope in [Scope::Token, Scope::Session, Scope::User, Scope::Key] {
         for i in 0..1000 {
             let entry = Revocation::new(scope, format!("{scope}-{i}"), NOW, NOW + 900);
-            store.revoke(&entry, NOW).await.expect("revoke");
+            store.revoke(&entry).await.expect("revoke");
         }
     }
     let session_json = serde_json::json!({
@@ -340,11 +342,13 @@ async fn redis_check() {
             async move {
                 let jti = &jtis[(i % 1000) as usize];
                 let token = TokenRef {
+                    namespace: &tollgate::keys::Namespace::Own,
                     jti,
                     sid: Some("sess-ok"),
                     sub: "user-ok",
                     kid: "k-ok",
-                    iat: NOW - 10,
+                    iat: Some(NOW - 10),
+                    auth_time: None,
                 };
                 let status = store.check(&token, NOW).await.expect("check");
                 black_box(status);
@@ -523,11 +527,13 @@ fn child_replica(url: &str, count: u64) {
     for i in 0..count {
         let jti = format!("prop-{i}");
         let token = TokenRef {
+            namespace: &tollgate::keys::Namespace::Own,
             jti: &jti,
             sid: None,
             sub: "u",
             kid: "k",
-            iat: NOW,
+            iat: Some(NOW),
+            auth_time: None,
         };
         loop {
             if replica
@@ -559,7 +565,7 @@ async fn propagate(label: &str, url: &str, count: u64) {
     for i in 0..count {
         let entry = Revocation::new(Scope::Token, format!("prop-{i}"), NOW, NOW + 900);
         let start = Instant::now();
-        store.revoke(&entry, NOW).await.expect("revoke");
+        store.revoke(&entry).await.expect("revoke");
         revoke_calls.push(start.elapsed());
         // Reading the pipe blocks this worker briefly: acceptable in a benchmark.
         let ack = tokio::task::block_in_place(|| lines.next().expect("ack").expect("read"));
@@ -597,7 +603,7 @@ async fn redis_memory() {
     let store = Arc::new(RedisStore::open(&server.url()).await.expect("open"));
     // Warm up the script cache and allocator before the baseline.
     let warm = Revocation::new(Scope::Token, "warm-up", NOW, NOW + 5);
-    store.revoke(&warm, NOW).await.expect("revoke");
+    store.revoke(&warm).await.expect("revoke");
     let before = server.used_memory();
     let mut tasks = Vec::new();
     for worker in 0..16u64 {
@@ -606,7 +612,7 @@ async fn redis_memory() {
             let mut i = worker;
             while i < COUNT {
                 let entry = Revocation::new(Scope::Token, uuid(1_000_000 + i), NOW, NOW + 900);
-                store.revoke(&entry, NOW).await.expect("revoke");
+                store.revoke(&entry).await.expect("revoke");
                 i += 16;
             }
         }));
@@ -615,7 +621,7 @@ async fn redis_memory() {
         task.await.expect("task");
     }
     let after = server.used_memory();
-    let key = store.key(Scope::Token, &uuid(1));
+    let key = store.entry_key(&Revocation::new(Scope::Token, uuid(1), NOW, NOW).key());
     println!("key example: {} ({} bytes)", key.escape_ascii(), key.len());
     println!(
         "redis used_memory delta: {} bytes over {COUNT} revocations = {:.1} bytes/token",

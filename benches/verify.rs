@@ -149,7 +149,7 @@ fn replica_table() {
                     now,
                     now + 900,
                 );
-                store.revoke(&entry, now).await.unwrap();
+                store.revoke(&entry).await.unwrap();
             }
             let replica = Replica::start(store, ReplicaConfig::default()).unwrap();
             assert!(

@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route(
             "/me",
-            get(|user: Authenticated| async move { format!("hello {}\n", user.claims.sub) }),
+            get(|user: Authenticated| async move { format!("hello {}\n", user.sub()) }),
         )
         .route("/hello", get(|| async { "hello alice\n" }))
         .with_state(Arc::new(gate));

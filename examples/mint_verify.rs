@@ -19,7 +19,7 @@ fn main() -> Result<(), tollgate::Error> {
     println!(
         "minted token {}… (jti {})",
         &minted.token[..8],
-        minted.claims.jti
+        minted.claims.jti.as_deref().unwrap_or_default()
     );
 
     let verified = verify::<Value>(
@@ -30,7 +30,8 @@ fn main() -> Result<(), tollgate::Error> {
     )?;
     println!(
         "verified: sub={} role={}",
-        verified.claims.sub, verified.claims.extra["role"]
+        verified.claims.sub.as_deref().unwrap_or_default(),
+        verified.claims.extra["role"]
     );
 
     let wrong = verify::<Value>(

@@ -9,7 +9,17 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result, quoted};
 
 /// Registered claim names tollgate owns; application claims may not use them.
-pub const RESERVED: [&str; 8] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid"];
+pub const RESERVED: [&str; 9] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "sid",
+    "auth_time",
+];
 
 /// Default access-token lifetime: 15 minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
@@ -21,8 +31,11 @@ pub struct Claims<C = Map<String, Value>> {
     /// Issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// Subject: the user.
-    pub sub: String,
+    /// Subject: the user. Always present in tollgate's own tokens and under RFC 9068; optional
+    /// in other issuers' tokens under the RFC 7519 profile (require it with
+    /// [`VerifyOptions::with_required_claim`](crate::VerifyOptions::with_required_claim)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
     /// Audiences (serialised as a string when there is one).
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "audience")]
     pub aud: Vec<String>,
@@ -31,13 +44,22 @@ pub struct Claims<C = Map<String, Value>> {
     /// Not before (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
-    /// Issued at (Unix seconds).
-    pub iat: i64,
-    /// Token id (a UUID for tokens tollgate mints).
-    pub jti: String,
+    /// Issued at (Unix seconds). Always present in tollgate's own tokens and under RFC 9068.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Token id (a UUID for tokens tollgate mints). Always present in tollgate's own tokens and
+    /// under RFC 9068; a token without one can be revoked only through its user, key or
+    /// issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
     /// The session the token belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// When the session was created (Unix seconds, on the store's clock): set by tollgate's
+    /// sessions, compared with user and global revocations
+    /// ([`covers`](crate::store::covers)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     /// Application claims.
     #[serde(flatten)]
     pub extra: C,
@@ -74,6 +96,8 @@ pub struct MintOptions {
     pub(crate) kid: Option<String>,
     /// The token id; `None` (the only choice outside the crate) draws a random UUID.
     pub(crate) jti: Option<String>,
+    /// The session's creation time (set by tollgate's sessions only).
+    pub(crate) auth_time: Option<i64>,
     pub(crate) extra: Map<String, Value>,
 }
 
@@ -89,6 +113,7 @@ impl MintOptions {
             sid: None,
             kid: None,
             jti: None,
+            auth_time: None,
             extra: Map::new(),
         }
     }
@@ -215,13 +240,14 @@ mod tests {
     fn one_audience_serialises_as_a_string() {
         let claims = Claims {
             iss: None,
-            sub: "a".into(),
+            sub: Some("a".into()),
             aud: vec!["api".into()],
             exp: 2,
             nbf: Some(1),
-            iat: 1,
-            jti: "j".into(),
+            iat: Some(1),
+            jti: Some("j".into()),
             sid: None,
+            auth_time: None,
             extra: Map::new(),
         };
         let v = serde_json::to_value(&claims).unwrap();
@@ -234,8 +260,8 @@ mod tests {
         fn application_claims_survive_serialisation(key in "[a-z]{1,8}", value in any::<i64>()) {
             prop_assume!(!RESERVED.contains(&key.as_str()));
             let options = MintOptions::new("a").with_claim(key.clone(), value).unwrap();
-            let claims = Claims { iss: None, sub: "a".into(), aud: vec![], exp: 2, nbf: None, iat: 1,
-                jti: "j".into(), sid: None, extra: options.extra };
+            let claims = Claims { iss: None, sub: Some("a".into()), aud: vec![], exp: 2, nbf: None,
+                iat: Some(1), jti: Some("j".into()), sid: None, auth_time: None, extra: options.extra };
             let text = serde_json::to_string(&claims).unwrap();
             let back: Value = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(back[&key].as_i64(), Some(value));

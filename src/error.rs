@@ -63,6 +63,19 @@ pub enum ErrorKind {
     UnauthorizedClient,
     /// An unsafe cross-origin browser request was refused by the CSRF check.
     CrossOrigin,
+    /// The token claims a lifetime longer than its key allows (the keyring's `max_ttl`, or an
+    /// issuer's maximum).
+    TokenLifetimeExceeded,
+    /// The token says it was issued after its key stopped signing.
+    SignedAfterKeyDeactivated,
+    /// A valid token that cannot be revoked on its own: another issuer's token without a
+    /// `jti` (RFC 7009 §2.2.1).
+    UnsupportedTokenType,
+    /// A remote JWK Set (another issuer's keys, feature `remote`) could not be fetched: the
+    /// issuer was unreachable, did not answer in time, redirected, answered other than 200, or
+    /// sent too large a body; and no cached set could stand in (fail closed). A set that
+    /// arrives but cannot be used is [`ErrorKind::BadKey`].
+    JwksUnavailable,
 }
 
 /// The three ways a call can fail, which decide exit codes and HTTP statuses.
@@ -72,13 +85,13 @@ pub enum Class {
     Rejected,
     /// The request was wrong: exit 2, HTTP 400.
     Usage,
-    /// The environment failed (keyring, store): exit 3, HTTP 503.
+    /// The environment failed (keyring, store, a remote JWK Set): exit 3, HTTP 503.
     Environment,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of the CLI contract.
-    pub const ALL: [ErrorKind; 23] = [
+    pub const ALL: [ErrorKind; 27] = [
         ErrorKind::Malformed,
         ErrorKind::BadSignature,
         ErrorKind::DisallowedAlg,
@@ -102,6 +115,10 @@ impl ErrorKind {
         ErrorKind::InvalidClient,
         ErrorKind::UnauthorizedClient,
         ErrorKind::CrossOrigin,
+        ErrorKind::TokenLifetimeExceeded,
+        ErrorKind::SignedAfterKeyDeactivated,
+        ErrorKind::UnsupportedTokenType,
+        ErrorKind::JwksUnavailable,
     ];
 
     /// The stable snake_case name of this kind, as printed by the CLI and the HTTP service.
@@ -130,16 +147,24 @@ impl ErrorKind {
             ErrorKind::InvalidClient => "invalid_client",
             ErrorKind::UnauthorizedClient => "unauthorized_client",
             ErrorKind::CrossOrigin => "cross_origin",
+            ErrorKind::TokenLifetimeExceeded => "token_lifetime_exceeded",
+            ErrorKind::SignedAfterKeyDeactivated => "signed_after_key_deactivated",
+            ErrorKind::UnsupportedTokenType => "unsupported_token_type",
+            ErrorKind::JwksUnavailable => "jwks_unavailable",
         }
     }
 
     /// Which [`Class`] this kind belongs to.
     pub fn class(self) -> Class {
         match self {
-            ErrorKind::StoreUnavailable | ErrorKind::BadKey | ErrorKind::Io => Class::Environment,
-            ErrorKind::Usage | ErrorKind::UnauthorizedClient | ErrorKind::CrossOrigin => {
-                Class::Usage
-            }
+            ErrorKind::StoreUnavailable
+            | ErrorKind::BadKey
+            | ErrorKind::Io
+            | ErrorKind::JwksUnavailable => Class::Environment,
+            ErrorKind::Usage
+            | ErrorKind::UnauthorizedClient
+            | ErrorKind::CrossOrigin
+            | ErrorKind::UnsupportedTokenType => Class::Usage,
             _ => Class::Rejected,
         }
     }
@@ -353,6 +378,10 @@ mod tests {
                 "invalid_client",
                 "unauthorized_client",
                 "cross_origin",
+                "token_lifetime_exceeded",
+                "signed_after_key_deactivated",
+                "unsupported_token_type",
+                "jwks_unavailable",
             ]
         );
     }
@@ -363,6 +392,8 @@ mod tests {
         assert_eq!(ErrorKind::Usage.class().exit_code(), 2);
         assert_eq!(ErrorKind::BadKey.class().exit_code(), 3);
         assert_eq!(ErrorKind::StoreUnavailable.class().http_status(), 503);
+        assert_eq!(ErrorKind::JwksUnavailable.class().exit_code(), 3);
+        assert_eq!(ErrorKind::JwksUnavailable.class().http_status(), 503);
         assert_eq!(ErrorKind::Revoked.class().http_status(), 401);
     }
 

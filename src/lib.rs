@@ -38,11 +38,11 @@
 //! | [`clock`] | [`Clock`] (system or fixed), duration parsing |
 //! | [`alg`] | the [`Algorithm`] allow-list |
 //! | [`claims`] | [`Claims`], [`MintOptions`] |
-//! | [`keys`] | [`Keyring`]: generate, rotate, retire, prune, import, export, JWKS |
+//! | [`keys`] | [`Keyring`]: generate, rotate, retire, prune, import, export, JWKS; (feature `remote`) `RemoteJwks`, a remote issuer's JWK Set |
 //! | [`validate`] | [`VerifyOptions`] and the claim policy |
 //! | [`token`] | [`mint`] and [`verify`] |
 //! | [`dangerous`] | decoding without verification, for `inspect` |
-//! | [`store`] | revocation stores: memory, SQLite, Redis, Redis Cluster; the local replica |
+//! | [`store`] | revocation and session stores: memory, SQLite, PostgreSQL, Redis, Redis Cluster; the local replica; the store clock and key layout |
 //! | [`gate`] | [`Gate`]: keyring + store + clock: verify with revocation, revoke |
 //! | [`session`] | login, refresh rotation with reuse detection, logout, logout-all, session list |
 //! | `axum` | (feature `axum`) the `Authenticated<C>` extractor, the `require` layer, cookies, CSRF |
@@ -54,8 +54,10 @@
 //! | --- | --- | --- |
 //! | `sqlite` | yes | the embedded SQLite store (`sqlite:PATH`) |
 //! | `redis` | yes | the Redis and Redis Cluster store (`redis://`, `rediss://`, `redis+cluster://`) |
+//! | `postgres` | no | the PostgreSQL store (`postgres://`, `postgresql://`), TLS through rustls |
 //! | `axum` | no | `tollgate::axum`: extractor, layer, cookies, CSRF (axum 0.8, tower-http's `CsrfLayer`) |
 //! | `server` | no | `tollgate::server`: the router and `serve` behind `tollgate serve` (implies `axum`) |
+//! | `remote` | no | `keys::RemoteJwks`: another issuer's JWK Set fetched over HTTPS (hyper, rustls with aws-lc-rs) and cached |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 

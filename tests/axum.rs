@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use common::{NOW, RedisServer, TempKeyring};
+use common::{RedisServer, TempKeyring, now};
 use tollgate::axum::{ACCESS_COOKIE, Authenticated, Cookies, csrf, require};
 use tollgate::{Algorithm, Clock, Gate, MintOptions, Store, Verified};
 
@@ -32,7 +32,7 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Fixture {
         let ring = TempKeyring::with_key(Algorithm::EdDSA);
-        let gate = Fixture::gate_at(&ring, NOW, "memory:").await;
+        let gate = Fixture::gate_at(&ring, now(), "memory:").await;
         Fixture { gate, ring }
     }
 
@@ -61,7 +61,9 @@ fn app(gate: Arc<Gate>) -> Router {
     let admin = Router::new()
         .route(
             "/admin",
-            get(|Extension(v): Extension<Verified>| async move { v.claims.sub }),
+            get(
+                |Extension(v): Extension<Verified>| async move { v.claims.sub.unwrap_or_default() },
+            ),
         )
         .route(
             "/admin/typed",
@@ -71,7 +73,7 @@ fn app(gate: Arc<Gate>) -> Router {
     Router::new()
         .route(
             "/me",
-            get(|user: Authenticated| async move { user.claims.sub.clone() }),
+            get(|user: Authenticated| async move { user.sub().to_owned() }),
         )
         .route(
             "/typed",
@@ -80,12 +82,12 @@ fn app(gate: Arc<Gate>) -> Router {
         .route(
             "/maybe",
             get(|user: Option<Authenticated>| async move {
-                user.map_or_else(|| "anonymous".to_owned(), |u| u.claims.sub.clone())
+                user.map_or_else(|| "anonymous".to_owned(), |u| u.sub().to_owned())
             }),
         )
         .route(
             "/write",
-            post(|user: Authenticated| async move { format!("written by {}", user.claims.sub) }),
+            post(|user: Authenticated| async move { format!("written by {}", user.sub()) }),
         )
         .merge(admin)
         .layer(csrf())
@@ -180,7 +182,7 @@ async fn each_rejected_token_is_401_invalid_token_with_its_kind_and_no_token_in_
     let f = Fixture::new().await;
     let token = f.token();
     // Expired: the same keyring an hour later.
-    let later = Fixture::gate_at(&f.ring, NOW + 3600, "memory:").await;
+    let later = Fixture::gate_at(&f.ring, now() + 3600, "memory:").await;
     let r = send(
         &app(later),
         get_with("/me", &[("authorization", &bearer(&token))]),
@@ -436,7 +438,7 @@ async fn a_store_that_is_down_is_503_store_unavailable_and_fails_closed() {
     };
     let ring = TempKeyring::with_key(Algorithm::EdDSA);
     let url = redis.url("?timeout=200ms");
-    let gate = Fixture::gate_at(&ring, NOW, &url).await;
+    let gate = Fixture::gate_at(&ring, now(), &url).await;
     let token = gate.mint(&MintOptions::new("alice")).unwrap().token;
     let app = app(gate.clone());
     let r = send(&app, get_with("/me", &[("authorization", &bearer(&token))])).await;

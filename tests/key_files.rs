@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tollgate::{Algorithm, Clock, ErrorKind, Family, KeySet, MintOptions, VerifyOptions};
 
-use common::{NOW, TempKeyring};
+use common::{TempKeyring, now};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -311,7 +311,7 @@ fn a_key_file_is_never_taken_as_a_secret() {
 #[test]
 fn a_kid_two_keys_carry_picks_neither_and_the_rest_stays_usable() {
     let ring = TempKeyring::with_key(Algorithm::EdDSA);
-    let clock = Clock::fixed(NOW);
+    let clock = Clock::fixed(now());
     let token = tollgate::mint(&ring.keyring, &MintOptions::new("alice"), &clock)
         .unwrap()
         .token;

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 use tollgate::{Algorithm, Clock, Error, ErrorKind, KeySet, Keyring, MintOptions};
 
-use common::{NOW, TempKeyring};
+use common::{TempKeyring, now};
 
 /// Runs `tests/fixtures/weak_rsa.py ARGS` with `stdin`; panics with its stderr when it fails.
 fn weak_rsa(args: &[&str], stdin: &str) -> Value {
@@ -110,7 +110,7 @@ fn an_oct_jwk_too_short_for_itself_or_its_alg_is_refused() {
 #[test]
 fn generated_hmac_keys_are_as_long_as_their_hash() {
     let mut ring = TempKeyring::new();
-    let clock = Clock::fixed(NOW);
+    let clock = Clock::fixed(now());
     for (alg, len) in [
         (Algorithm::HS256, 32),
         (Algorithm::HS384, 48),
@@ -165,7 +165,7 @@ fn weak_rsa_public_keys_are_refused_in_every_form_and_entry() {
         for input in [jwk.as_str(), pem] {
             refused(
                 ring.keyring
-                    .import(input.as_bytes(), None, None, &Clock::fixed(NOW)),
+                    .import(input.as_bytes(), None, None, None, &Clock::fixed(now())),
                 &words,
             );
         }
@@ -207,7 +207,7 @@ fn roca_detect_agrees_with_tollgate() {
     moduli.push((rfc, false));
     let mut ring = TempKeyring::new();
     for i in 0..3 {
-        let clock = Clock::fixed(NOW);
+        let clock = Clock::fixed(now());
         let entry = if i == 0 {
             ring.keyring.generate(Algorithm::RS256, None, &clock)
         } else {
@@ -295,7 +295,7 @@ fn keyring_hmac_files_edited_on_disk_are_refused_on_open() {
 #[test]
 fn key_ops_without_sign_stops_the_active_key_signing_but_not_a_verify_key() {
     let (mut ring, old, file) = ring_with(Algorithm::HS256);
-    let clock = Clock::fixed(NOW);
+    let clock = Clock::fixed(now());
     let token = tollgate::mint(&ring.keyring, &MintOptions::new("alice"), &clock)
         .unwrap()
         .token;
@@ -330,7 +330,7 @@ fn keyring_rsa_files_edited_on_disk_are_refused_on_open() {
     .unwrap();
     let imported = ring
         .keyring
-        .import(&rfc, Some("partner"), None, &Clock::fixed(NOW))
+        .import(&rfc, Some("partner"), None, None, &Clock::fixed(now()))
         .unwrap();
     let file = ring.keyring.dir().join(&imported.entries[0].file);
     edit_json(&file, |jwk| jwk["n"] = roca["jwk"]["n"].clone());

@@ -48,6 +48,11 @@ pub(crate) struct GlobalArgs {
     /// Default audience for mint and verify.
     #[arg(long, global = true, value_name = "A", env = "TOLLGATE_AUDIENCE")]
     pub(crate) audience: Option<String>,
+
+    /// Extra CA certificates (a PEM file), trusted besides the system's for TLS to JWKS URLs
+    /// (verify --jwks, serve --trust-issuer).
+    #[arg(long, global = true, value_name = "FILE", env = "TOLLGATE_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 /// The help of a DURATION flag: its own text, then the forms every duration accepts (values go

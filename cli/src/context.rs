@@ -28,7 +28,8 @@ impl Context {
         self.args.store.as_deref().unwrap_or(DEFAULT_STORE)
     }
 
-    /// Whether a store was named explicitly (`inspect` consults the store only then).
+    /// Whether a store was named explicitly (`inspect` consults the default store only when its
+    /// file exists).
     pub(crate) fn store_is_explicit(&self) -> bool {
         self.args.store.is_some()
     }
@@ -67,6 +68,20 @@ impl Context {
             options = options.with_issuer(iss);
         }
         options
+    }
+
+    /// A remote JWK Set at `url` (its keys bound to `issuer` when given), trusting `--ca-file`
+    /// besides the system's roots.
+    pub(crate) fn remote_jwks(
+        &self,
+        url: &str,
+        issuer: Option<String>,
+    ) -> Result<tollgate::keys::RemoteJwks> {
+        let mut config = tollgate::keys::RemoteConfig::new();
+        if let Some(file) = &self.args.ca_file {
+            config = config.with_ca_file(file);
+        }
+        tollgate::keys::RemoteJwks::new(url, issuer, config)
     }
 
     /// The keyring, creating its directory (0700) when absent.

@@ -15,13 +15,13 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tollgate::Error;
 
 use crate::args::GlobalArgs;
-use crate::commands::{clients, inspect, keys, mint, revoke, serve, session, verify};
+use crate::commands::{clients, inspect, keys, mint, revoke, serve, session, store, verify};
 use crate::context::Context;
 use crate::output::Output;
 
 /// The one line `tollgate -h` starts with: what it is, and every command by its name.
 const ABOUT: &str = "Signed access tokens, revocation and sessions: \
-    keys, mint, inspect, verify, revoke, session, serve, clients, completions";
+    keys, mint, inspect, verify, revoke, session, store, serve, clients, completions";
 
 /// Sessions that verify like stateless JWTs and revoke like server sessions.
 #[derive(Debug, Parser)]
@@ -57,6 +57,8 @@ enum Command {
     Revoke(revoke::RevokeArgs),
     /// Sessions: login, refresh (rotation with reuse detection), logout, logout-all, list.
     Session(session::SessionArgs),
+    /// Maintain the store: purge expired entries and sessions.
+    Store(store::StoreArgs),
     /// Serve JWKS, introspection, revocation, session endpoints, health and metrics over HTTP
     /// (--demo: and a demo page).
     Serve(serve::ServeArgs),
@@ -81,6 +83,7 @@ async fn run(ctx: &Context, command: Command) -> Result<Output, Error> {
         Command::Verify(args) => verify::run(ctx, args).await,
         Command::Revoke(args) => revoke::run(ctx, args).await,
         Command::Session(args) => session::run(ctx, args).await,
+        Command::Store(args) => store::run(ctx, args).await,
         Command::Serve(args) => serve::run(ctx, args).await,
         Command::Clients(args) => clients::run(ctx, args).await,
         Command::Completions { shell } => {

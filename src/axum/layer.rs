@@ -34,7 +34,7 @@ use crate::token::Verified;
 ///
 /// fn admin(gate: Arc<Gate>) -> Router {
 ///     Router::new()
-///         .route("/admin", get(|Extension(token): Extension<Verified>| async move { token.claims.sub }))
+///         .route("/admin", get(|Extension(token): Extension<Verified>| async move { token.claims.sub.unwrap_or_default() }))
 ///         .route_layer(tollgate::axum::require(gate))
 /// }
 /// ```

@@ -31,11 +31,11 @@
 //! use tollgate::Gate;
 //!
 //! async fn me(user: Authenticated) -> String {
-//!     format!("hello {}", user.claims.sub)
+//!     format!("hello {}", user.sub())
 //! }
 //!
 //! async fn maybe(user: Option<Authenticated>) -> String {
-//!     user.map_or_else(|| "hello stranger".into(), |u| format!("hello {}", u.claims.sub))
+//!     user.map_or_else(|| "hello stranger".into(), |u| format!("hello {}", u.sub()))
 //! }
 //!
 //! fn app(gate: Arc<Gate>) -> Router {
@@ -130,6 +130,28 @@ impl<C, S> Authenticated<C, S> {
     pub fn into_inner(self) -> Verified<C> {
         self.verified
     }
+
+    /// The authenticated user: the token's `sub`. The extractor rejects a token without one
+    /// (`missing_claim`: it names no user), so this is never empty for an `Authenticated` it
+    /// produced; for one made with [`Authenticated::new`] from such a token it is `""`.
+    pub fn sub(&self) -> &str {
+        self.verified.claims.sub.as_deref().unwrap_or_default()
+    }
+}
+
+/// An `Authenticated` names a user: a token without `sub` (possible from another issuer under
+/// the RFC 7519 profile) is refused.
+fn names_a_user<C>(verified: Verified<C>) -> Result<Verified<C>, Rejection> {
+    if verified.claims.sub.is_none() {
+        return Err(Rejection::from(
+            crate::Error::new(
+                crate::ErrorKind::MissingClaim,
+                "token has no `sub` claim: it names no user to authenticate",
+            )
+            .with_context("claim", "sub"),
+        ));
+    }
+    Ok(verified)
 }
 
 impl<C, S> Deref for Authenticated<C, S> {
@@ -185,14 +207,16 @@ where
         state: &St,
     ) -> Result<Option<Self>, Self::Rejection> {
         if let Some(verified) = parts.extensions.get::<Verified>() {
-            return Ok(Some(Authenticated::new(with_claims_as(verified)?)));
+            return Ok(Some(Authenticated::new(names_a_user(with_claims_as(
+                verified,
+            )?)?)));
         }
         let Some(token) = presented_token(&parts.headers)? else {
             return Ok(None);
         };
         let gate = Arc::<Gate<S>>::from_ref(state);
         let verified = gate.verify::<C>(token).await.map_err(Rejection::from)?;
-        Ok(Some(Authenticated::new(verified)))
+        Ok(Some(Authenticated::new(names_a_user(verified)?)))
     }
 }
 
@@ -271,9 +295,11 @@ fn with_claims_as<C: DeserializeOwned>(verified: &Verified) -> Result<Verified<C
             iat: c.iat,
             jti: c.jti.clone(),
             sid: c.sid.clone(),
+            auth_time: c.auth_time,
             extra,
         },
         key_state: verified.key_state,
+        namespace: verified.namespace.clone(),
     })
 }
 

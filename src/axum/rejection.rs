@@ -25,6 +25,7 @@ use crate::error::{Class, Error, ErrorKind};
 /// | `invalid_client` | 401 | `invalid_client` | `Basic realm="tollgate"` |
 /// | other rejections (`expired`, `revoked`, `bad_signature`, `reused_refresh_token`, …) | 401 | `invalid_token` | `Bearer error="invalid_token", error_description="token rejected: <kind>"` |
 /// | `unauthorized_client` | 400 | `unauthorized_client` | none |
+/// | `unsupported_token_type` | 400 | `unsupported_token_type` (RFC 7009 §2.2.1) | none |
 /// | `usage` | 400 (413 for a body over the limit) | `invalid_request` | `Bearer error="invalid_request"` when the request's credentials were malformed |
 /// | `cross_origin` | 403 | `invalid_request` | none |
 /// | `store_unavailable`, `bad_key`, `io` (environment) | 503, `Retry-After: 1` | `temporarily_unavailable` | none |
@@ -107,6 +108,7 @@ impl Rejection {
         match self.error.kind() {
             ErrorKind::InvalidClient => "invalid_client",
             ErrorKind::UnauthorizedClient => "unauthorized_client",
+            ErrorKind::UnsupportedTokenType => "unsupported_token_type",
             ErrorKind::CrossOrigin => "invalid_request",
             kind => match kind.class() {
                 Class::Rejected => "invalid_token",
@@ -152,7 +154,9 @@ impl Rejection {
         match kind {
             ErrorKind::InvalidClient => Some(HeaderValue::from_static("Basic realm=\"tollgate\"")),
             ErrorKind::MissingToken => Some(HeaderValue::from_static("Bearer")),
-            ErrorKind::UnauthorizedClient | ErrorKind::CrossOrigin => None,
+            ErrorKind::UnauthorizedClient
+            | ErrorKind::CrossOrigin
+            | ErrorKind::UnsupportedTokenType => None,
             // Kind strings are snake_case ASCII: safe inside a quoted-string.
             _ if kind.class() == Class::Rejected => HeaderValue::from_str(&format!(
                 "Bearer error=\"invalid_token\", error_description=\"token rejected: {}\"",

@@ -10,9 +10,10 @@ use super::Gate;
 use crate::dangerous::{self, Unverified};
 use crate::error::{ErrorKind, Result};
 use crate::keys::KeyEntry;
+use crate::keys::Namespace;
 use crate::session::RefreshToken;
 use crate::store::{
-    Match, Revocation, RevocationStore, Scope, SessionRecord, SessionStore, Status, TokenRef,
+    Entry, EntryKey, Match, RevocationStore, Scope, SessionRecord, SessionStore, TokenRef, covers,
 };
 use crate::token::{TokenKind, Verified};
 
@@ -26,8 +27,8 @@ pub struct Inspection {
     /// in it.
     pub key: Option<KeyEntry>,
     /// Live revocation entries that cover the token (by its claims as sent), most specific
-    /// first.
-    pub revocations: Vec<Revocation>,
+    /// first (each entry's scope is its key's).
+    pub revocations: Vec<Entry>,
 }
 
 /// What [`Gate::introspect`] says about a token (RFC 7662).
@@ -78,19 +79,24 @@ impl<S: SessionStore> Gate<S> {
     pub async fn inspect(&self, token: &str) -> Result<Inspection> {
         let unverified = dangerous::decode_unverified(token)?;
         let kid = unverified.header.get("kid").and_then(Value::as_str);
-        let key = kid.and_then(|kid| self.keyring().ok()?.entry(kid).cloned());
+        let keyring = self.keyring().ok();
+        let key = kid.and_then(|kid| keyring.as_ref()?.entry(kid).cloned());
+        // The namespace of the key the kid names (tollgate's own when it names none: inspect
+        // shows what this keyring's revocations say).
+        let namespace = kid
+            .and_then(|kid| Some(keyring.as_ref()?.key_set().get(kid)?.namespace().clone()))
+            .unwrap_or(Namespace::Own);
         let claim = |name: &str| unverified.claims.get(name).and_then(Value::as_str);
+        let time = |name: &str| unverified.claims.get(name).and_then(Value::as_i64);
         let probe = TokenRef {
+            namespace: &namespace,
             jti: claim("jti").unwrap_or_default(),
             sid: claim("sid"),
             sub: claim("sub").unwrap_or_default(),
             kid: kid.unwrap_or_default(),
             // A token without a numeric `iat` is treated as issued before any revocation.
-            iat: unverified
-                .claims
-                .get("iat")
-                .and_then(Value::as_i64)
-                .unwrap_or(i64::MIN),
+            iat: time("iat"),
+            auth_time: time("auth_time"),
         };
         let revocations = self.revocations_of(&probe).await?;
         Ok(Inspection {
@@ -181,52 +187,55 @@ impl<S: SessionStore> Gate<S> {
         refresh_token: &str,
     ) -> Result<Option<(SessionRecord, Match)>> {
         let presented = RefreshToken::parse(refresh_token)?;
-        let now = self.clock().now();
-        let Some(record) = self.store().session(&presented.sid, now).await? else {
+        // The store keeps a record only until it expires (its own clock).
+        let Some(record) = self.store().session(&presented.sid).await? else {
             return Ok(None);
         };
-        if !record.is_live(now) || record.sid != presented.sid {
+        if record.ended_at.is_some() || record.sid != presented.sid {
             return Ok(None);
         }
-        let Some(found) = record.presented(presented.generation, &presented.secret.hash()) else {
+        let Some(presented_match) =
+            record.presented(presented.generation, &presented.secret.hash())
+        else {
             return Ok(None);
         };
         // As a rotation does: a session revoked by its session scope is over.
+        let key = EntryKey::new(&Namespace::Own, Scope::Session, &record.sid);
+        let own = Namespace::Own;
         let probe = TokenRef {
+            namespace: &own,
             jti: "",
             sid: Some(&record.sid),
             sub: &record.sub,
             kid: "",
-            iat: record.rotated_at,
+            iat: None,
+            auth_time: Some(record.created),
         };
-        if let Status::Revoked {
-            scope: Scope::Session,
-            ..
-        } = self.store().check(&probe, now).await?
-        {
+        let found = self.store().lookup(&probe, self.clock().now()).await?;
+        if found[Scope::Session.index()].is_some_and(|e| e.key == key) {
             return Ok(None);
         }
-        Ok(Some((record, found)))
+        Ok(Some((record, presented_match)))
     }
 }
 
 impl<S: RevocationStore> Gate<S> {
-    /// Every live revocation entry that covers a token, most specific first (for `inspect`).
-    /// Reads the whole denylist: not for the hot path.
+    /// Every live revocation entry that covers a token, most specific first (for `inspect`):
+    /// token, session and key entries that match, user and global ones that
+    /// [the coverage rule](crate::store::covers) says apply.
     ///
     /// # Errors
     ///
     /// `store_unavailable`.
-    pub async fn revocations_of(&self, token: &TokenRef<'_>) -> Result<Vec<Revocation>> {
-        let mut found: Vec<Revocation> = self
-            .store()
-            .list(self.clock().now())
-            .await?
+    pub async fn revocations_of(&self, token: &TokenRef<'_>) -> Result<Vec<Entry>> {
+        let found = self.store().lookup(token, self.clock().now()).await?;
+        let max_leeway = self.store().max_leeway();
+        Ok(found
             .into_iter()
-            .filter(|e| token.id(e.scope) == Some(e.id.as_str()))
-            .filter(|e| !e.scope.is_time_bound() || token.iat <= e.revoked_at)
-            .collect();
-        found.sort_by_key(|e| e.scope);
-        Ok(found)
+            .flatten()
+            .filter(|e| {
+                !e.key.scope().is_time_bound() || covers(token, e.revoked_at, e.stamp, max_leeway)
+            })
+            .collect())
     }
 }

@@ -7,9 +7,13 @@
 //! never answers "valid" when it could not ask (see [`FailOpen`](crate::store::FailOpen) for the
 //! explicit opposite).
 //!
-//! Revocation entries live as long as anything they revoke can still be valid: a token's entry
-//! until its `exp` plus the leeway; a session's, user's, key's or global entry for the keyring's
-//! `max_ttl` (the longest lifetime any token can have) plus the leeway.
+//! Revocation has one meaning per scope, written once in [`Gate::revoke`] and
+//! [`Gate::revoke_token`], which the CLI, `POST /revoke` and the session endpoints call. Entries
+//! live as long as anything they revoke can still verify, for any leeway up to the store's
+//! maximum ([`RevocationStore::max_leeway`]): a
+//! token's entry through its `exp` plus that maximum; a session's through the latest access
+//! token it issued; a user's, key's or global entry for the keyring's `max_ttl` (verification
+//! refuses longer lifetimes) plus twice the maximum. ARCHITECTURE.md says where each rule lives.
 //!
 //! # Examples
 //!
@@ -62,6 +66,9 @@ pub struct Gate<S = Store> {
     sessions: SessionConfig,
     /// Refresh-token reuse detections since the gate was built.
     reuse_detections: AtomicU64,
+    /// Other issuers whose tokens it accepts, their keys fetched from their JWK Sets.
+    #[cfg(feature = "remote")]
+    issuers: Vec<crate::keys::RemoteJwks>,
 }
 
 impl<S> std::fmt::Debug for Gate<S> {
@@ -83,7 +90,38 @@ impl<S: RevocationStore> Gate<S> {
             options: VerifyOptions::new(),
             sessions: SessionConfig::new(),
             reuse_detections: AtomicU64::new(0),
+            #[cfg(feature = "remote")]
+            issuers: Vec::new(),
         }
+    }
+
+    /// Also accepts the tokens of another issuer, verified with the keys of its JWK Set (fetched
+    /// and cached by `jwks`). Its tokens follow the options' profile for other issuers
+    /// ([`Profile::Rfc9068`](crate::validate::Profile::Rfc9068) is the one to choose for an
+    /// identity provider's access tokens), must carry `iss` equal to the issuer `jwks` is
+    /// bound to, and need an audience configured (RFC 8725 §3.9: without one, the issuer's
+    /// ID tokens and other services' tokens would pass). Their ids live in that issuer's
+    /// namespace: nothing they carry can revoke or end anything of another issuer.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) when `jwks` is bound to no issuer.
+    #[cfg(feature = "remote")]
+    pub fn with_remote_issuer(mut self, jwks: crate::keys::RemoteJwks) -> Result<Self> {
+        if jwks.issuer().is_none() {
+            return Err(Error::usage(format!(
+                "a trusted issuer needs its name (the `iss` its tokens carry) for JWKS {}",
+                jwks.url()
+            )));
+        }
+        self.issuers.push(jwks);
+        Ok(self)
+    }
+
+    /// The other issuers it accepts tokens of ([`Gate::with_remote_issuer`]).
+    #[cfg(feature = "remote")]
+    pub fn remote_issuers(&self) -> &[crate::keys::RemoteJwks] {
+        &self.issuers
     }
 
     /// Sets the keyring that signs and verifies.
@@ -168,11 +206,44 @@ impl<S: RevocationStore> Gate<S> {
         Ok(())
     }
 
-    /// How long session, user, key and global revocations are kept: the keyring's `max_ttl`
-    /// plus the leeway.
-    pub(crate) fn scope_lifetime(&self) -> i64 {
-        let max_ttl = self.keyring().map_or(DEFAULT_MAX_TTL, |k| k.max_ttl());
-        max_ttl.saturating_add(self.options.leeway_secs())
+    /// The keyring's `max_ttl` (the default 24 hours without a keyring).
+    pub(crate) fn max_ttl(&self) -> i64 {
+        self.keyring().map_or(DEFAULT_MAX_TTL, |k| k.max_ttl())
+    }
+
+    /// How long a user, key or session-less revocation must be kept to outlive every token it
+    /// covers, for any leeway a verifier of the store may use: a covered token was issued at
+    /// most the maximum leeway after the revocation (clock skew), lives at most `max_ttl`, and
+    /// is accepted at most the maximum leeway past its `exp` (so `max_ttl + 2 × max leeway`,
+    /// plus one second, the entry living through its last second).
+    pub(crate) fn scope_lifetime(&self) -> i64
+    where
+        S: RevocationStore,
+    {
+        self.max_ttl()
+            .saturating_add(self.store.max_leeway().saturating_mul(2))
+            .saturating_add(1)
+    }
+
+    /// Refuses a verification leeway above the store's maximum: entries are sized with the
+    /// maximum, so a larger leeway could outlive them.
+    pub(crate) fn check_leeway(&self) -> Result<()>
+    where
+        S: RevocationStore,
+    {
+        let max = self.store.max_leeway();
+        if self.options.leeway_secs() > max {
+            return Err(Error::usage(format!(
+                "a leeway of {} is above the store's maximum of {}: revocations are kept only that \
+                 long past a token's expiry; use --leeway {} or less (a store's maximum is set \
+                 when it is created, with ?max_leeway= on its URL, and never changes)",
+                crate::clock::format_duration(self.options.leeway()),
+                crate::clock::format_duration(std::time::Duration::from_secs(max.unsigned_abs())),
+                crate::clock::format_duration(std::time::Duration::from_secs(max.unsigned_abs()))
+            ))
+            .with_context("max_leeway", max));
+        }
+        Ok(())
     }
 
     /// Mints an access token with the active key and the gate's clock. The issuer and the

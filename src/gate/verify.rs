@@ -15,10 +15,61 @@ impl<S: RevocationStore> Gate<S> {
     /// # Errors
     ///
     /// Every kind of [`token::verify`]; `revoked` (with context `scope`
-    /// and `revoked_at`); `store_unavailable` when the store cannot be asked.
+    /// and `revoked_at`); `store_unavailable` when the store cannot be asked; `usage` when the
+    /// options' leeway is above the store's maximum leeway.
     pub async fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>> {
         let keyring = self.keyring()?;
+        #[cfg(feature = "remote")]
+        if let Some(keys) = self.remote_keys(token, keyring.key_set()).await? {
+            return self.verify_with(token, &keys).await;
+        }
         self.verify_with(token, keyring.key_set()).await
+    }
+
+    /// The keys of the trusted issuer whose JWK Set holds the token's `kid`, when the keyring
+    /// does not: `None` for a token of the keyring (or of no one: the keyring then says
+    /// `unknown_kid`). A set that cannot be fetched fails the verification closed
+    /// (`jwks_unavailable`) unless another issuer's set holds the kid.
+    #[cfg(feature = "remote")]
+    async fn remote_keys(
+        &self,
+        token: &str,
+        own: &KeySet,
+    ) -> Result<Option<std::sync::Arc<KeySet>>> {
+        if self.remote_issuers().is_empty() {
+            return Ok(None);
+        }
+        let kid = token::header_kid(token)?;
+        if kid.as_deref().is_some_and(|kid| own.get(kid).is_some()) {
+            return Ok(None);
+        }
+        let mut failure = None;
+        for issuer in self.remote_issuers() {
+            match issuer.key_set_for(kid.as_deref()).await {
+                Ok(keys) => {
+                    let holds = match kid.as_deref() {
+                        Some(kid) => keys.get(kid).is_some(),
+                        None => !keys.is_empty(),
+                    };
+                    if holds {
+                        if self.options().audiences().is_empty() {
+                            return Err(Error::usage(format!(
+                                "tokens of issuer {} need an audience configured (--aud, \
+                                 --audience or TOLLGATE_AUDIENCE): without one, the issuer's \
+                                 ID tokens and other services' tokens would pass",
+                                issuer.issuer().unwrap_or_default()
+                            )));
+                        }
+                        return Ok(Some(keys));
+                    }
+                }
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 
     /// Like [`Gate::verify`], against explicit keys instead of the keyring.
@@ -31,6 +82,7 @@ impl<S: RevocationStore> Gate<S> {
         token: &str,
         keys: &KeySet,
     ) -> Result<Verified<C>> {
+        self.check_leeway()?;
         let verified = token::verify::<C>(token, keys, self.options(), self.clock())?;
         let status = self
             .store()
@@ -43,14 +95,18 @@ impl<S: RevocationStore> Gate<S> {
     }
 }
 
-/// The identifiers of a verified token, for the store.
+/// The namespace, identifiers and times of a verified token, for the store. A claim the token
+/// lacks (another issuer's token may have no `jti` or `sub`) is the empty id, which no entry
+/// ever has (revoking an empty id is refused): only the scopes it does carry can match.
 pub fn token_ref<C>(verified: &Verified<C>) -> TokenRef<'_> {
     TokenRef {
-        jti: &verified.claims.jti,
+        namespace: &verified.namespace,
+        jti: verified.claims.jti.as_deref().unwrap_or_default(),
         sid: verified.claims.sid.as_deref(),
-        sub: &verified.claims.sub,
+        sub: verified.claims.sub.as_deref().unwrap_or_default(),
         kid: verified.header.kid.as_deref().unwrap_or_default(),
         iat: verified.claims.iat,
+        auth_time: verified.claims.auth_time,
     }
 }
 

@@ -70,9 +70,18 @@ pub struct KeyEntry {
     /// When it stopped signing (became `verify`), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivated: Option<i64>,
+    /// The keyring's `max_ttl` when the key stopped signing: its tokens live at most that long
+    /// (or the current `max_ttl`, if lower), even if `max_ttl` is raised afterwards, so that a
+    /// revocation of the key sized at that moment outlives all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivated_max_ttl: Option<i64>,
     /// When it was retired, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<i64>,
+    /// For an imported key: the issuer it is bound to (`keys import --iss`). Its tokens must
+    /// carry that `iss`, and their ids live in that issuer's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 impl KeyEntry {
@@ -83,11 +92,18 @@ impl KeyEntry {
             return None;
         }
         match self.state {
-            KeyState::Verify | KeyState::Retired => {
-                self.deactivated.map(|t| t.saturating_add(max_ttl))
-            }
+            KeyState::Verify | KeyState::Retired => self
+                .deactivated
+                .map(|t| t.saturating_add(self.token_lifetime(max_ttl))),
             KeyState::Active | KeyState::Next => None,
         }
+    }
+
+    /// The longest its tokens may live given the keyring's current `max_ttl`: that, or the
+    /// `max_ttl` when the key stopped signing if that was lower.
+    pub fn token_lifetime(&self, max_ttl: i64) -> i64 {
+        self.deactivated_max_ttl
+            .map_or(max_ttl, |then| then.min(max_ttl))
     }
 }
 

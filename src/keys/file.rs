@@ -126,6 +126,28 @@ impl KeyFile {
         }
     }
 
+    /// Parses a published JWK Set (a remote issuer's): a JSON object with a `keys` array and
+    /// nothing else is accepted, so neither a lone `oct` JWK (a secret) nor PEM or DER is.
+    ///
+    /// # Errors
+    ///
+    /// `bad_key` saying what is wrong.
+    #[cfg(feature = "remote")]
+    pub(crate) fn parse_jwk_set(bytes: &[u8], source: &str) -> Result<KeyFile> {
+        let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        let object =
+            parse_object(bytes).map_err(|e| Error::bad_key(format!("not a JWK Set ({e})")))?;
+        match object.get("keys") {
+            Some(Value::Array(members)) => jwk_set(members, source),
+            Some(_) => Err(Error::bad_key(
+                "not a JWK Set: its \"keys\" member is not an array",
+            )),
+            None => Err(Error::bad_key(
+                "not a JWK Set: no \"keys\" member (a published key set is {\"keys\": [...]})",
+            )),
+        }
+    }
+
     /// Whether `bytes` have the shape of a key file (PEM, JSON, or one of the DER structures),
     /// whether or not they parse: such bytes are never taken as a raw secret.
     pub(crate) fn is_recognised(bytes: &[u8]) -> bool {

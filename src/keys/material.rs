@@ -304,6 +304,14 @@ fn random_error() -> Error {
     Error::bad_key("the system random number generator failed")
 }
 
+/// A stored private key that parsed once but cannot be read back as `alg`'s key pair.
+fn stored_key_error(alg: Algorithm) -> Error {
+    Error::bad_key(format!(
+        "the stored private key is not a valid {alg} key; its file is corrupt or was edited: \
+         restore it from a backup, or retire the key (`tollgate keys retire KID`)"
+    ))
+}
+
 /// Generates new private material for `alg` (RSA: 2048 bits for RS256/PS256, 3072 for *384,
 /// 4096 for *512).
 pub(crate) fn generate(alg: Algorithm) -> Result<Secret> {
@@ -478,10 +486,10 @@ impl Secret {
             (Secret::Hmac { key, .. }, _) => Ok(Jwk::oct(b64(key), alg)),
             (Secret::Pkcs8(der), Family::Ed) => {
                 use aws_lc_rs::encoding::{AsBigEndian, Curve25519SeedBin};
-                let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| random_error())?;
-                let seed = kp.seed().map_err(|_| random_error())?;
+                let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| stored_key_error(alg))?;
+                let seed = kp.seed().map_err(|_| stored_key_error(alg))?;
                 let bin: Curve25519SeedBin<'static> =
-                    seed.as_be_bytes().map_err(|_| random_error())?;
+                    seed.as_be_bytes().map_err(|_| stored_key_error(alg))?;
                 let mut jwk = self
                     .public_key(alg)?
                     .map(|p| p.to_jwk())
@@ -496,9 +504,12 @@ impl Secret {
                 } else {
                     &ECDSA_P384_SHA384_FIXED_SIGNING
                 };
-                let kp = EcdsaKeyPair::from_pkcs8(signing, der).map_err(|_| random_error())?;
-                let bin: EcPrivateKeyBin<'static> =
-                    kp.private_key().as_be_bytes().map_err(|_| random_error())?;
+                let kp =
+                    EcdsaKeyPair::from_pkcs8(signing, der).map_err(|_| stored_key_error(alg))?;
+                let bin: EcPrivateKeyBin<'static> = kp
+                    .private_key()
+                    .as_be_bytes()
+                    .map_err(|_| stored_key_error(alg))?;
                 let mut jwk = self
                     .public_key(alg)?
                     .map(|p| p.to_jwk())
@@ -516,6 +527,19 @@ impl Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_key_that_cannot_be_read_back_says_so() {
+        // An Ed25519 PKCS#8 document read as a P-256 key: what a corrupt or edited file gives.
+        let ed = generate(Algorithm::EdDSA).unwrap();
+        let message = ed
+            .to_private_jwk(Algorithm::ES256)
+            .unwrap_err()
+            .message()
+            .to_string();
+        assert!(message.contains("not a valid ES256 key"), "{message}");
+        assert!(!message.contains("random"), "{message}");
+    }
 
     #[test]
     fn every_algorithm_generates_and_round_trips_through_its_file_format() {

@@ -11,16 +11,21 @@ use crate::alg::Algorithm;
 use crate::error::{Error, Result};
 use crate::keys::entry::KeyState;
 use crate::keys::file::{FileKey, KeyFile, Material};
+use crate::keys::jwks::thumbprint;
 use crate::keys::material::PublicKey;
+use crate::keys::namespace::{LifetimeBound, Namespace};
 use crate::keys::strength;
 
 /// One key that can verify signatures, with the algorithms it accepts.
+#[derive(Clone)]
 pub struct VerifyingKey {
     pub(crate) kid: Option<String>,
     pub(crate) state: KeyState,
     pub(crate) algs: Vec<Algorithm>,
     pub(crate) key: DecodingKey,
     pub(crate) public: Option<PublicKey>,
+    pub(crate) namespace: Namespace,
+    pub(crate) lifetime: LifetimeBound,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -28,6 +33,8 @@ impl std::fmt::Debug for VerifyingKey {
         f.debug_struct("VerifyingKey")
             .field("kid", &self.kid)
             .field("state", &self.state)
+            .field("namespace", &self.namespace)
+            .field("lifetime", &self.lifetime)
             .field("algs", &self.algs)
             .finish_non_exhaustive()
     }
@@ -65,6 +72,8 @@ impl VerifyingKey {
             state,
             algs,
             key: public.decoding_key(),
+            namespace: Namespace::Key(thumbprint(public)),
+            lifetime: LifetimeBound::issuer(),
             public: Some(public.clone()),
         }
     }
@@ -76,13 +85,39 @@ impl VerifyingKey {
         algs: Vec<Algorithm>,
         secret: &[u8],
     ) -> Option<Self> {
+        // Namespaced by a digest of the secret, never by the secret itself.
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
+        let label = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            digest.as_ref(),
+        );
         Some(VerifyingKey {
             kid,
             state,
             algs,
             key: DecodingKey::from_secret(secret).ok()?,
             public: None,
+            namespace: Namespace::Key(format!("oct:{label}")),
+            lifetime: LifetimeBound::issuer(),
         })
+    }
+
+    /// The namespace of the ids its tokens carry: [`Namespace::Own`] for a key generated in
+    /// the keyring, the key's own otherwise.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// How long its tokens may live.
+    pub fn lifetime(&self) -> LifetimeBound {
+        self.lifetime
+    }
+
+    /// Sets where the key came from: its namespace and the lifetime bound of its tokens.
+    pub(crate) fn with_origin(mut self, namespace: Namespace, lifetime: LifetimeBound) -> Self {
+        self.namespace = namespace;
+        self.lifetime = lifetime;
+        self
     }
 
     fn from_file_key(key: FileKey, algs: Vec<Algorithm>) -> Result<Self> {
@@ -125,7 +160,7 @@ impl VerifyingKey {
 /// assert_eq!(set.skipped(), 1); // P-521 is not supported
 /// # Ok::<(), tollgate::Error>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
     by_kid: HashMap<String, Slot>,
@@ -298,7 +333,17 @@ impl KeySet {
     }
 
     fn parse(bytes: &[u8], allow: &[Algorithm], source: &str) -> Result<KeySet> {
-        let file = KeyFile::parse(bytes, source)?;
+        KeySet::from_key_file(KeyFile::parse(bytes, source)?, allow)
+    }
+
+    /// Reads a published JWK Set (only that form: see `KeyFile::parse_jwk_set`) by the rules
+    /// of [`KeySet::from_file`]; `source` names it in logs.
+    #[cfg(feature = "remote")]
+    pub(crate) fn from_jwk_set(bytes: &[u8], source: &str) -> Result<KeySet> {
+        KeySet::from_key_file(KeyFile::parse_jwk_set(bytes, source)?, &[])
+    }
+
+    fn from_key_file(file: KeyFile, allow: &[Algorithm]) -> Result<KeySet> {
         let mut set = KeySet {
             explicit: true,
             skipped: file.skipped,
@@ -309,6 +354,14 @@ impl KeySet {
             set.push(VerifyingKey::from_file_key(key, algs)?);
         }
         Ok(set)
+    }
+
+    /// The set with each key replaced by `f(key)`, in the same order (so its kids still lead to
+    /// the same keys): for setting each key's origin.
+    #[cfg(feature = "remote")]
+    pub(crate) fn map_keys(mut self, f: impl FnMut(VerifyingKey) -> VerifyingKey) -> KeySet {
+        self.keys = self.keys.into_iter().map(f).collect();
+        self
     }
 }
 

@@ -1,7 +1,9 @@
 //! `GET /healthz`: 200 when the keyring is loaded and the store answers, 503 otherwise.
 //!
 //! Body: `{"status":"ok"|"unavailable","keyring":"ok"|"unavailable","store":"ok"|"unavailable",
-//! "keyring_generation":N}`. The store is probed with one revocation check (the request path's
+//! "keyring_generation":N}`, and with trusted issuers `"issuers":[{"issuer","keys","state":
+//! "ok"|"stale"|"unavailable","fetched_at"}]` (a stale or unavailable issuer does not make the
+//! service unhealthy: its tokens are refused, tollgate's own still verify). The store is probed with one revocation check (the request path's
 //! own round trip); nothing about the store's address or the failure is sent.
 
 use ::axum::extract::State;
@@ -11,18 +13,22 @@ use serde_json::json;
 
 use super::App;
 use crate::axum::json_response;
+use crate::keys::Namespace;
 use crate::store::{RevocationStore, TokenRef};
 
 /// `GET /healthz`.
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let gate = app.gate();
     let keyring_ok = gate.keyring().is_ok();
+    let own = Namespace::Own;
     let probe = TokenRef {
+        namespace: &own,
         jti: "healthz",
         sid: None,
         sub: "healthz",
         kid: "healthz",
-        iat: 0,
+        iat: Some(0),
+        auth_time: None,
     };
     let store = gate.store().check(&probe, gate.clock().now()).await;
     if let Err(e) = &store {
@@ -31,17 +37,36 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
     }
     let ok = keyring_ok && store.is_ok();
     let word = |good: bool| if good { "ok" } else { "unavailable" };
+    #[allow(unused_mut)] // without feature `remote` nothing is added
+    let mut body = json!({
+        "status": word(ok),
+        "keyring": word(keyring_ok),
+        "store": word(store.is_ok()),
+        "keyring_generation": app.metrics().keyring_generation(),
+    });
+    // Trusted issuers: their sets' state, never why a fetch failed (that is logged).
+    #[cfg(feature = "remote")]
+    if !gate.remote_issuers().is_empty() {
+        body["issuers"] = gate
+            .remote_issuers()
+            .iter()
+            .map(|issuer| {
+                let s = issuer.status();
+                let state = match (s.keys, s.stale) {
+                    (0, _) => "unavailable",
+                    (_, true) => "stale",
+                    _ => "ok",
+                };
+                json!({"issuer": s.issuer, "keys": s.keys, "state": state, "fetched_at": s.fetched_at})
+            })
+            .collect();
+    }
     json_response(
         if ok {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
-        &json!({
-            "status": word(ok),
-            "keyring": word(keyring_ok),
-            "store": word(store.is_ok()),
-            "keyring_generation": app.metrics().keyring_generation(),
-        }),
+        &body,
     )
 }

@@ -50,7 +50,7 @@ pub(crate) async fn introspect(
     let body = match &answer {
         Introspection::Access(verified) => {
             app.metrics().verified();
-            tracing::debug!(client = %caller.client_id, jti = %verified.claims.jti, "introspected: active");
+            tracing::debug!(client = %caller.client_id, jti = %verified.claims.jti.as_deref().unwrap_or("-"), "introspected: active");
             active(verified)
         }
         Introspection::Refresh(info) => {

@@ -337,14 +337,89 @@ fn scope_index(scope: Scope) -> usize {
 
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    #[allow(unused_mut)] // without feature `remote` nothing follows
+    let mut text = app.metrics().render();
+    #[cfg(feature = "remote")]
+    text.push_str(&render_issuers(app.gate().remote_issuers()));
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        app.metrics().render(),
+        text,
     )
         .into_response()
+}
+
+/// The trusted issuers' JWK Sets: keys served, whether stale, fetches and failures.
+#[cfg(feature = "remote")]
+fn render_issuers(issuers: &[crate::keys::RemoteJwks]) -> String {
+    use std::fmt::Write as _;
+    if issuers.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "# HELP tollgate_jwks_keys Keys in a trusted issuer's cached JWK Set (0: none served).\n\
+         # TYPE tollgate_jwks_keys gauge\n",
+    );
+    let statuses: Vec<_> = issuers
+        .iter()
+        .map(crate::keys::RemoteJwks::status)
+        .collect();
+    let label = |s: &crate::keys::RemoteStatus| {
+        // Label values escape backslash, quote and newline (the text format).
+        s.issuer
+            .as_deref()
+            .unwrap_or(&s.url)
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    for s in &statuses {
+        let _ = writeln!(
+            out,
+            "tollgate_jwks_keys{{issuer=\"{}\"}} {}",
+            label(s),
+            s.keys
+        );
+    }
+    out.push_str(
+        "# HELP tollgate_jwks_stale 1 while a trusted issuer's JWK Set is served past its \
+         expiry because refreshing it failed.\n# TYPE tollgate_jwks_stale gauge\n",
+    );
+    for s in &statuses {
+        let _ = writeln!(
+            out,
+            "tollgate_jwks_stale{{issuer=\"{}\"}} {}",
+            label(s),
+            u8::from(s.stale)
+        );
+    }
+    out.push_str(
+        "# HELP tollgate_jwks_fetches_total JWK Set fetches tried.\n\
+         # TYPE tollgate_jwks_fetches_total counter\n",
+    );
+    for s in &statuses {
+        let _ = writeln!(
+            out,
+            "tollgate_jwks_fetches_total{{issuer=\"{}\"}} {}",
+            label(s),
+            s.fetches
+        );
+    }
+    out.push_str(
+        "# HELP tollgate_jwks_fetch_failures_total JWK Set fetches that failed.\n\
+         # TYPE tollgate_jwks_fetch_failures_total counter\n",
+    );
+    for s in &statuses {
+        let _ = writeln!(
+            out,
+            "tollgate_jwks_fetch_failures_total{{issuer=\"{}\"}} {}",
+            label(s),
+            s.failures
+        );
+    }
+    out
 }
 
 /// Middleware timing every routed request under its matched route.

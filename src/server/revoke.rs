@@ -5,7 +5,9 @@
 //! its signature must verify; its time, audience and issuer do not matter. The answer is 200
 //! with an empty body for every token, including unknown, invalid and expired ones (RFC 7009
 //! §2.2: the caller cannot do anything about them, and the answer reveals nothing); 503 when
-//! the store cannot record the revocation (§2.2.1), so the caller knows to retry.
+//! the store cannot record the revocation (§2.2.1), so the caller knows to retry; 400
+//! `unsupported_token_type` for a valid token of another issuer that carries no `jti` and so
+//! cannot be revoked on its own.
 //!
 //! A refresh token (recognised by its `tgr1.` prefix, so `token_type_hint` is not needed) ends
 //! its session, as RFC 7009 §2.1 recommends: the session's refresh tokens die and its live
@@ -23,7 +25,7 @@ use super::App;
 use super::clients::Caller;
 use super::oauth::{OAuthForm, TokenRequest};
 use crate::axum::Rejection;
-use crate::error::Class;
+use crate::error::{Class, ErrorKind};
 use crate::gate::Revoked;
 use crate::store::Scope;
 
@@ -38,16 +40,19 @@ pub(crate) async fn revoke(
         Err(e) => return e.into_response(),
     };
     match app.gate().revoke_token(token).await {
-        Ok(Revoked::Stored(entry)) => {
-            app.metrics().revocation(entry.scope);
-            tracing::info!(client = %caller.client_id, jti = %entry.id, "revoked by caller");
+        Ok(Revoked::Stored { jti, .. }) => {
+            app.metrics().revocation(Scope::Token);
+            tracing::info!(client = %caller.client_id, jti = %crate::error::quoted(&jti), "revoked by caller");
         }
         Ok(Revoked::SessionEnded { .. }) => {
             app.metrics().revocation(Scope::Session);
             tracing::info!(client = %caller.client_id, "session ended by caller (refresh token revoked)");
         }
         Ok(Revoked::AlreadyExpired { .. } | Revoked::Scope { .. }) => {}
-        Err(e) if e.class() == Class::Environment => {
+        // A valid token that cannot be revoked: never a 200, which would say it was.
+        Err(e)
+            if e.class() == Class::Environment || e.kind() == ErrorKind::UnsupportedTokenType =>
+        {
             app.metrics().error(&e);
             return Rejection::from(e).into_response();
         }

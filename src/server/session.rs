@@ -266,13 +266,15 @@ async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
     };
     let now = gate.clock().now();
     let session = match &verified.claims.sid {
-        Some(sid) => match gate.store().session(sid, now).await {
+        Some(sid) if verified.namespace.is_own() => match gate.store().session(sid).await {
             Ok(record) => record
-                .filter(|r| r.is_live(now) && r.sub == verified.claims.sub)
+                .filter(|r| {
+                    r.ended_at.is_none() && Some(r.sub.as_str()) == verified.claims.sub.as_deref()
+                })
                 .map(SessionInfo::from),
             Err(e) => return Rejection::from(e).into_response(),
         },
-        None => None,
+        _ => None,
     };
     let claims = serde_json::to_value(&verified.claims).unwrap_or(Value::Null);
     json_response(

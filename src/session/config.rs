@@ -5,6 +5,10 @@ use std::time::Duration;
 use crate::clock::format_duration;
 use crate::error::{Error, Result};
 
+/// The longest a session may live, whatever its configuration: 366 days. A global revocation
+/// is kept at least that long, so that no session created before it refreshes again.
+pub const MAX_SESSION_LIFETIME: i64 = 366 * 86_400;
+
 /// Default access-token lifetime: 15 minutes.
 pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 /// Default refresh window without remember-me: 12 hours from login, not sliding.
@@ -145,6 +149,15 @@ impl SessionConfig {
             if secs(window) < 1 {
                 return Err(Error::usage(format!(
                     "the session {name} must be at least 1s"
+                )));
+            }
+            if secs(window) > MAX_SESSION_LIFETIME {
+                return Err(Error::usage(format!(
+                    "the session {name} {} is longer than a session may live ({}): a global \
+                     revocation is kept that long, so that no session created before it \
+                     refreshes again; shorten it",
+                    format_duration(window),
+                    format_duration(Duration::from_secs(MAX_SESSION_LIFETIME.unsigned_abs()))
                 )));
             }
         }

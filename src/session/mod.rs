@@ -137,11 +137,12 @@ mod login;
 mod pair;
 mod refresh;
 
+pub(crate) use crate::store::sid_prefix;
 pub(crate) use config::secs;
 pub use config::{
     DEFAULT_ABSOLUTE_MAX, DEFAULT_ACCESS_TTL, DEFAULT_GRACE, DEFAULT_REFRESH_WINDOW,
-    DEFAULT_REMEMBER_WINDOW, SessionConfig,
+    DEFAULT_REMEMBER_WINDOW, MAX_SESSION_LIFETIME, SessionConfig,
 };
 pub use login::LoginRequest;
 pub use pair::{SessionInfo, TOKEN_TYPE, TokenPair};
-pub(crate) use refresh::{RefreshToken, Secret, is_session_id, sid_prefix};
+pub(crate) use refresh::{RefreshToken, Secret, is_session_id};

@@ -293,16 +293,6 @@ fn parse_generation(text: &str) -> Option<u64> {
         .filter(|g| (1..=MAX_GENERATION).contains(g))
 }
 
-/// The first 8 characters of a session id, for messages and logs.
-pub(crate) fn sid_prefix(sid: &str) -> String {
-    let prefix: String = sid.chars().take(8).collect();
-    if prefix.len() < sid.len() {
-        format!("{prefix}…")
-    } else {
-        prefix
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,11 +391,5 @@ mod tests {
         );
         assert!(digests_match(&secret.hash(), &secret.hash()));
         assert!(!digests_match(&secret.hash(), &[0; 32]));
-    }
-
-    #[test]
-    fn sid_prefixes_are_short() {
-        assert_eq!(sid_prefix(SID), "3f9a1c2e…");
-        assert_eq!(sid_prefix("abc"), "abc");
     }
 }

@@ -10,7 +10,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Revocation, RevocationStore, Status, TokenRef};
+use super::{
+    Ended, Entry, NewSession, Revocation, RevocationStore, RotateOutcome, Rotation, SessionRecord,
+    SessionStore, Status, TokenRef,
+};
 use crate::error::Result;
 
 /// What a check does when the store cannot answer.
@@ -60,7 +63,8 @@ impl FailMode {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use tollgate::store::{FailOpen, MemoryStore, RevocationStore, Status, TokenRef};
 /// let store = FailOpen::new(MemoryStore::new());
-/// let token = TokenRef { jti: "j", sid: None, sub: "u", kid: "k", iat: 0 };
+/// let ns = tollgate::keys::Namespace::Own;
+/// let token = TokenRef { namespace: &ns, jti: "j", sid: None, sub: "u", kid: "k", iat: Some(0), auth_time: None };
 /// assert_eq!(store.check(&token, 1).await?, Status::Valid);
 /// assert_eq!(store.fail_open_count(), 0);
 /// # Ok::<(), tollgate::Error>(())
@@ -93,20 +97,70 @@ impl<S: RevocationStore> FailOpen<S> {
 }
 
 impl<S: RevocationStore> RevocationStore for FailOpen<S> {
-    async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
-        self.store.revoke(entry, now).await
+    async fn revoke(&self, revocation: &Revocation) -> Result<Entry> {
+        self.store.revoke(revocation).await
     }
 
-    async fn check(&self, token: &TokenRef<'_>, now: i64) -> Result<Status> {
-        let result = self.store.check(token, now).await;
-        FailMode::Open.apply(result, token, &self.failed_open)
+    async fn lookup(&self, token: &TokenRef<'_>, now: i64) -> Result<[Option<Entry>; 5]> {
+        match self.store.lookup(token, now).await {
+            Ok(found) => Ok(found),
+            Err(e) => FailMode::Open
+                .apply(Err(e), token, &self.failed_open)
+                .map(|_| [None; 5]),
+        }
     }
 
-    async fn list(&self, now: i64) -> Result<Vec<Revocation>> {
-        self.store.list(now).await
+    async fn list(&self) -> Result<Vec<Entry>> {
+        self.store.list().await
     }
 
-    async fn purge_expired(&self, now: i64) -> Result<u64> {
-        self.store.purge_expired(now).await
+    async fn purge_expired(&self) -> Result<u64> {
+        self.store.purge_expired().await
+    }
+
+    fn max_leeway(&self) -> i64 {
+        self.store.max_leeway()
+    }
+}
+
+/// Sessions fail closed whatever the mode: failing open applies to the revocation check only,
+/// never to creating, rotating or ending a session.
+impl<S: SessionStore> SessionStore for FailOpen<S> {
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRecord> {
+        self.store.create_session(session).await
+    }
+
+    async fn rotate_session(&self, rotation: &Rotation) -> Result<RotateOutcome> {
+        self.store.rotate_session(rotation).await
+    }
+
+    async fn mark_undelivered(&self, sid: &str, generation: u64, undelivered: bool) -> Result<()> {
+        self.store
+            .mark_undelivered(sid, generation, undelivered)
+            .await
+    }
+
+    async fn session(&self, sid: &str) -> Result<Option<SessionRecord>> {
+        self.store.session(sid).await
+    }
+
+    async fn user_sessions(&self, sub: &str) -> Result<Vec<SessionRecord>> {
+        self.store.user_sessions(sub).await
+    }
+
+    async fn end_session(&self, sid: &str, owner: Option<&str>) -> Result<Ended> {
+        self.store.end_session(sid, owner).await
+    }
+
+    async fn revoke_user(&self, revocation: &Revocation) -> Result<(Entry, Vec<SessionRecord>)> {
+        self.store.revoke_user(revocation).await
+    }
+
+    async fn end_user_sessions(&self, sub: &str, keep: Option<&str>) -> Result<Vec<SessionRecord>> {
+        self.store.end_user_sessions(sub, keep).await
+    }
+
+    async fn purge_sessions(&self) -> Result<u64> {
+        self.store.purge_sessions().await
     }
 }

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{Revocation, RevocationStore};
+use super::{Entry, RevocationStore};
 use crate::error::Result;
 
 /// A notification from a [`ChangeFeed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Change {
-    /// An entry was stored (or re-revoked; merge it with [`Revocation::merge`]).
-    Revoked(Revocation),
+    /// An entry was stored, as stored (or re-revoked; merge it with [`Entry::merge`]).
+    Revoked(Entry),
     /// The feed is alive and nothing was missed up to now.
     Heartbeat,
 }
@@ -26,7 +26,8 @@ pub trait ChangeFeed: RevocationStore {
     ///
     /// The subscription yields a [`Change::Heartbeat`] at least every `interval` while it is
     /// healthy (SQLite polls its change sequence at this interval; Redis pings its pub/sub
-    /// connection at the larger of `interval` and 250 ms). When it yields an error or ends,
+    /// connection at the larger of `interval` and 250 ms; PostgreSQL polls its change sequence
+    /// on its `LISTEN` connection at this interval, between notifications). When it yields an error or ends,
     /// changes may have been missed: subscribe again and reload with
     /// [`list`](RevocationStore::list).
     ///

@@ -1,4 +1,5 @@
-//! The in-process store (`memory:`): a map per scope behind a lock, expiry by `now`.
+//! The in-process store (`memory:`): one map of entries and the sessions behind locks, expiry by
+//! the store's clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -7,31 +8,17 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use super::{
-    Change, ChangeFeed, Revocation, RevocationStore, Scope, Status, Subscription, TokenRef,
+    Change, ChangeFeed, DEFAULT_MAX_LEEWAY, Entry, EntryKey, Revocation, RevocationStore, Scope,
+    StoreClock, Subscription, TokenRef, purge_cutoff,
 };
 use crate::error::Result;
 
 mod sessions;
 
-/// An in-process revocation store, for tests and single-process demos.
+/// An in-process store, for tests and single-process demos. Clones share the same data.
 ///
-/// Clones share the same entries. Nothing survives the process.
-///
-/// # Examples
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use tollgate::store::{MemoryStore, Revocation, RevocationStore, Scope, Status, TokenRef};
-/// let store = MemoryStore::new();
-/// let now = 1_800_000_000;
-/// store.revoke(&Revocation::new(Scope::User, "alice", now, now + 900), now).await?;
-/// let old = TokenRef { jti: "j1", sid: None, sub: "alice", kid: "k1", iat: now - 60 };
-/// let new = TokenRef { iat: now + 1, ..old };
-/// assert_eq!(store.check(&old, now).await?, Status::Revoked { scope: Scope::User, revoked_at: now });
-/// assert_eq!(store.check(&new, now + 1).await?, Status::Valid);
-/// # Ok::<(), tollgate::Error>(())
-/// # }).unwrap();
-/// ```
+/// Its clock is the real one unless [`with_clock`](MemoryStore::with_clock) injects another
+/// (tests move a [`StoreClock::manual`] to make entries and sessions expire).
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -39,15 +26,11 @@ pub struct MemoryStore {
 
 #[derive(Debug)]
 struct Inner {
-    entries: RwLock<Entries>,
-    changes: broadcast::Sender<Revocation>,
+    entries: RwLock<HashMap<EntryKey, Entry>>,
+    changes: broadcast::Sender<Entry>,
     sessions: Mutex<sessions::Sessions>,
-}
-
-/// `(revoked_at, expires_at)` per id, one map per scope (global uses the id "").
-#[derive(Debug, Default)]
-struct Entries {
-    maps: [HashMap<String, (i64, i64)>; 5],
+    clock: StoreClock,
+    max_leeway: i64,
 }
 
 impl Default for MemoryStore {
@@ -57,28 +40,45 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store on the real clock, with the default maximum leeway (5 minutes).
     pub fn new() -> Self {
+        MemoryStore::with_clock(StoreClock::system())
+    }
+
+    /// An empty store reading `clock`.
+    pub fn with_clock(clock: StoreClock) -> Self {
+        MemoryStore::with_settings(clock, DEFAULT_MAX_LEEWAY)
+    }
+
+    /// An empty store reading `clock`, with a maximum leeway of `max_leeway` seconds.
+    pub fn with_settings(clock: StoreClock, max_leeway: i64) -> Self {
         let (changes, _) = broadcast::channel(4096);
         MemoryStore {
             inner: Arc::new(Inner {
-                entries: RwLock::new(Entries::default()),
+                entries: RwLock::new(HashMap::new()),
                 changes,
                 sessions: Mutex::new(sessions::Sessions::default()),
+                clock,
+                max_leeway: max_leeway.max(0),
             }),
         }
     }
 
-    // A poisoned lock only means another thread panicked mid-update of plain integers; the map
+    /// The store's clock.
+    pub fn clock(&self) -> &StoreClock {
+        &self.inner.clock
+    }
+
+    // A poisoned lock only means another thread panicked mid-update of plain values; the map
     // is still consistent, so keep serving.
-    fn read(&self) -> RwLockReadGuard<'_, Entries> {
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<EntryKey, Entry>> {
         self.inner
             .entries
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<EntryKey, Entry>> {
         self.inner
             .entries
             .write()
@@ -92,78 +92,72 @@ impl MemoryStore {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Stores a validated entry and notifies subscribers (no await: callable under a lock).
-    fn store_entry(&self, entry: &Revocation, now: i64) {
-        if entry.expires_at <= now {
-            return;
-        }
-        {
+    /// Stores `revocation` at `now` (the store's clock): an expired leftover is replaced, a
+    /// live entry merged. Returns the entry as stored, and publishes it.
+    fn store_entry(&self, revocation: &Revocation, now: i64) -> Entry {
+        let new = revocation.entry(now);
+        let stored = {
             let mut entries = self.write();
-            let slot = entries.maps[entry.scope.index()]
-                .entry(entry.id.clone())
-                .or_insert((entry.revoked_at, entry.expires_at));
-            // An expired leftover is replaced, a live one merged.
-            if slot.1 <= now {
-                *slot = (entry.revoked_at, entry.expires_at);
+            let slot = entries.entry(new.key).or_insert(new);
+            if slot.is_live(now) {
+                slot.merge(&new);
             } else {
-                *slot = (slot.0.max(entry.revoked_at), slot.1.max(entry.expires_at));
+                *slot = new;
             }
-        }
+            *slot
+        };
         // No subscriber is not an error.
-        let _ = self.inner.changes.send(entry.clone());
-        tracing::debug!(scope = entry.scope.as_str(), id = %entry.id, "revoked (memory)");
+        let _ = self.inner.changes.send(stored);
+        tracing::debug!(entry = %stored.key.short(), "revoked (memory)");
+        stored
+    }
+
+    /// The live entry of `key` at `now`.
+    fn live(&self, key: &EntryKey, now: i64) -> Option<Entry> {
+        self.read().get(key).copied().filter(|e| e.is_live(now))
     }
 }
 
 impl RevocationStore for MemoryStore {
-    async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
-        entry.validate()?;
-        self.store_entry(entry, now);
-        Ok(())
+    async fn revoke(&self, revocation: &Revocation) -> Result<Entry> {
+        revocation.validate()?;
+        Ok(self.store_entry(revocation, self.inner.clock.now()))
     }
 
-    async fn check(&self, token: &TokenRef<'_>, now: i64) -> Result<Status> {
+    async fn lookup(&self, token: &TokenRef<'_>, now: i64) -> Result<[Option<Entry>; 5]> {
         let entries = self.read();
-        let mut found = [None; 5];
-        for scope in Scope::ALL {
-            if let Some(id) = token.id(scope)
-                && let Some(&(revoked_at, expires_at)) = entries.maps[scope.index()].get(id)
-                && expires_at > now
-            {
-                found[scope.index()] = Some(revoked_at);
-            }
-        }
-        Ok(Status::from_slots(token.iat, found))
+        Ok(Scope::ALL.map(|scope| {
+            token
+                .key(scope)
+                .and_then(|key| entries.get(&key).copied())
+                .filter(|e| e.is_live(now))
+        }))
     }
 
-    async fn list(&self, now: i64) -> Result<Vec<Revocation>> {
-        let entries = self.read();
-        let mut out = Vec::new();
-        for scope in Scope::ALL {
-            for (id, &(revoked_at, expires_at)) in &entries.maps[scope.index()] {
-                if expires_at > now {
-                    out.push(Revocation::new(scope, id.clone(), revoked_at, expires_at));
-                }
-            }
-        }
-        Ok(out)
+    async fn list(&self) -> Result<Vec<Entry>> {
+        let now = self.inner.clock.now();
+        Ok(self
+            .read()
+            .values()
+            .filter(|e| e.is_live(now))
+            .copied()
+            .collect())
     }
 
-    async fn purge_expired(&self, now: i64) -> Result<u64> {
+    async fn purge_expired(&self) -> Result<u64> {
+        let cutoff = purge_cutoff(self.inner.clock.now(), self.inner.max_leeway);
         let mut entries = self.write();
-        let mut purged = 0;
-        for map in &mut entries.maps {
-            let before = map.len();
-            map.retain(|_, (_, expires_at)| *expires_at > now);
-            purged += (before - map.len()) as u64;
-        }
-        Ok(purged)
+        let before = entries.len();
+        entries.retain(|_, e| e.expires_at > cutoff);
+        Ok((before - entries.len()) as u64)
+    }
+
+    fn max_leeway(&self) -> i64 {
+        self.inner.max_leeway
     }
 }
 
 impl ChangeFeed for MemoryStore {
-    /// In-process notifications; a subscriber that falls more than 4096 changes behind gets an
-    /// error and must reload.
     async fn subscribe(&self, interval: Duration) -> Result<Subscription> {
         let receiver = self.inner.changes.subscribe();
         let stream = futures_util::stream::unfold(Some(receiver), move |state| async move {

@@ -12,10 +12,11 @@
 //! | `memory:` | [`MemoryStore`] | in-process; tests and demos |
 //! | `sqlite:PATH` | [`SqliteStore`] | feature `sqlite`; several processes share one file |
 //! | `redis://`, `rediss://`, `redis+cluster://` | [`RedisStore`] | feature `redis`; many servers |
+//! | `postgres://`, `postgresql://` | [`PostgresStore`] | feature `postgres`; applications that run PostgreSQL already |
 //!
 //! A verifier that wants no round trip at all keeps a [`Replica`]: the whole denylist in memory,
-//! kept current by the store's [`ChangeFeed`] (Redis pub/sub, or polling SQLite's change
-//! sequence), and answering from the store directly whenever it is not fresh.
+//! kept current by the store's [`ChangeFeed`] (Redis pub/sub, PostgreSQL's `LISTEN/NOTIFY`
+//! checked against its change sequence, or polling SQLite's change sequence), and answering from the store directly whenever it is not fresh.
 //!
 //! # Failing closed
 //!
@@ -33,58 +34,76 @@
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
-//! use tollgate::Result;
-//! use tollgate::store::{Revocation, RevocationStore, Scope, Status, TokenRef};
+//! use tollgate::{Clock, Result};
+//! use tollgate::store::{Entry, EntryKey, Revocation, RevocationStore, Scope, TokenRef, purge_cutoff};
 //!
-//! /// Keeps entries in a plain vector behind a mutex.
+//! /// Keeps entries in a map behind a mutex, on the real clock.
 //! #[derive(Default)]
-//! struct VecStore(Mutex<Vec<Revocation>>);
+//! struct MapStore(Mutex<HashMap<EntryKey, Entry>>);
 //!
-//! impl RevocationStore for VecStore {
-//!     async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
-//!         if entry.expires_at > now {
-//!             self.0.lock().unwrap().push(entry.clone());
-//!         }
-//!         Ok(())
+//! impl RevocationStore for MapStore {
+//!     async fn revoke(&self, revocation: &Revocation) -> Result<Entry> {
+//!         revocation.validate()?;
+//!         let new = revocation.entry(Clock::system().now());
+//!         let mut entries = self.0.lock().unwrap();
+//!         let stored = entries.entry(new.key).or_insert(new);
+//!         stored.merge(&new);
+//!         Ok(*stored)
 //!     }
-//!     async fn check(&self, token: &TokenRef<'_>, now: i64) -> Result<Status> {
+//!     async fn lookup(&self, token: &TokenRef<'_>, now: i64) -> Result<[Option<Entry>; 5]> {
 //!         let entries = self.0.lock().unwrap();
-//!         let live = entries.iter().filter(|e| e.expires_at > now);
-//!         Ok(Status::from_matches(token, live.map(|e| (e.scope, e.id.as_str(), e.revoked_at))))
+//!         Ok(token.keys().map(|key| {
+//!             key.and_then(|k| entries.get(&k).copied()).filter(|e| e.is_live(now))
+//!         }))
 //!     }
-//!     async fn list(&self, now: i64) -> Result<Vec<Revocation>> {
-//!         Ok(self.0.lock().unwrap().iter().filter(|e| e.expires_at > now).cloned().collect())
+//!     async fn list(&self) -> Result<Vec<Entry>> {
+//!         let now = Clock::system().now();
+//!         Ok(self.0.lock().unwrap().values().filter(|e| e.is_live(now)).copied().collect())
 //!     }
-//!     async fn purge_expired(&self, now: i64) -> Result<u64> {
+//!     async fn purge_expired(&self) -> Result<u64> {
+//!         let cutoff = purge_cutoff(Clock::system().now(), self.max_leeway());
 //!         let mut entries = self.0.lock().unwrap();
 //!         let before = entries.len();
-//!         entries.retain(|e| e.expires_at > now);
+//!         entries.retain(|_, e| e.expires_at > cutoff);
 //!         Ok((before - entries.len()) as u64)
+//!     }
+//!     fn max_leeway(&self) -> i64 {
+//!         tollgate::store::DEFAULT_MAX_LEEWAY
 //!     }
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let store = VecStore::default();
-//! let now = 1_800_000_000;
-//! store.revoke(&Revocation::new(Scope::Session, "s1", now, now + 900), now).await?;
-//! let token = TokenRef { jti: "j1", sid: Some("s1"), sub: "alice", kid: "k1", iat: now - 10 };
+//! let store = MapStore::default();
+//! let now = Clock::system().now();
+//! store.revoke(&Revocation::new(Scope::Session, "s1", now, now + 900)).await?;
+//! let own = tollgate::keys::Namespace::Own;
+//! let token = TokenRef {
+//!     namespace: &own, jti: "j1", sid: Some("s1"), sub: "alice", kid: "k1",
+//!     iat: Some(now - 10), auth_time: None,
+//! };
 //! assert!(store.check(&token, now).await?.is_revoked());
-//! assert!(!store.check(&token, now + 901).await?.is_revoked());
+//! assert!(!store.check(&token, now + 900).await?.is_revoked());
 //! # Ok::<(), tollgate::Error>(())
 //! # }).unwrap();
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod clock;
 mod fail;
 mod feed;
+mod key;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 mod replica;
+mod replicated;
 mod revocation;
 mod scope;
 mod session;
@@ -92,17 +111,27 @@ mod session;
 mod sqlite;
 mod url;
 
+pub use clock::StoreClock;
 pub use fail::{FailMode, FailOpen};
 pub use feed::{Change, ChangeFeed, Subscription};
+pub use key::{DIGEST_LEN, EntryKey};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
 pub use replica::{Freshness, Replica, ReplicaConfig};
-pub use revocation::{MAX_ID_LEN, Revocation, RevocationStore, Status, TokenRef};
+pub use revocation::{
+    DEFAULT_MAX_LEEWAY, Entry, MAX_ID_LEN, Revocation, RevocationStore, Status, TokenRef,
+    check_max_leeway, covers, purge_cutoff, purge_margin,
+};
 pub use scope::Scope;
+pub(crate) use session::sid_prefix;
 pub use session::{
-    Device, Match, RotateOutcome, Rotation, SecretHash, SessionRecord, SessionStore, digests_match,
+    Device, Ended, Match, NewSession, RotateOutcome, Rotation, SecretHash, SessionRecord,
+    SessionStore, digests_match,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -125,13 +154,21 @@ pub enum Store {
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     Redis(RedisStore),
+    /// `postgres://` and `postgresql://`
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    Postgres(PostgresStore),
+    /// Another store behind a local [`Replica`] ([`Store::replicated`]): checks answered from
+    /// memory while its change feed is current, everything else by the store.
+    Replica(Arc<Replica<Store>>),
 }
 
 impl Store {
     /// Opens the store named by `url` (see the [module docs](self) for the forms).
     ///
     /// SQLite creates the file and its schema if needed; Redis connects (bounded by the URL's
-    /// `timeout`, 1 second by default).
+    /// `timeout`, 1 second by default); PostgreSQL connects (bounded likewise) and creates its
+    /// tables if needed.
     ///
     /// # Errors
     ///
@@ -145,24 +182,48 @@ impl Store {
     /// use tollgate::store::Store;
     /// let store = Store::open("memory:").await?;
     /// assert_eq!(store.url(), "memory:");
-    /// let err = Store::open("postgres://db").await.unwrap_err();
+    /// let err = Store::open("mongodb://db").await.unwrap_err();
     /// assert_eq!(err.kind(), tollgate::ErrorKind::Usage);
     /// # Ok::<(), tollgate::Error>(())
     /// # }).unwrap();
     /// ```
     pub async fn open(url: &str) -> Result<Store> {
         match StoreUrl::parse(url)? {
-            StoreUrl::Memory => Ok(Store::Memory(MemoryStore::new())),
+            StoreUrl::Memory { max_leeway } => Ok(Store::Memory(MemoryStore::with_settings(
+                StoreClock::system(),
+                max_leeway.unwrap_or(DEFAULT_MAX_LEEWAY),
+            ))),
             #[cfg(feature = "sqlite")]
-            StoreUrl::Sqlite { path } => Ok(Store::Sqlite(SqliteStore::open(&path).await?)),
+            StoreUrl::Sqlite { path, max_leeway } => Ok(Store::Sqlite(
+                SqliteStore::open_with(&path, StoreClock::system(), max_leeway).await?,
+            )),
             #[cfg(feature = "redis")]
             StoreUrl::Redis(parsed) => Ok(Store::Redis(RedisStore::open_parsed(parsed).await?)),
+            #[cfg(feature = "postgres")]
+            StoreUrl::Postgres(parsed) => Ok(Store::Postgres(
+                PostgresStore::open_parsed(parsed, None).await?,
+            )),
             #[allow(unreachable_patterns)] // reachable only when a backend feature is off
             other => Err(Error::usage(format!(
                 "store {} needs a backend this build left out; rebuild tollgate with its feature",
                 other.redacted()
             ))),
         }
+    }
+
+    /// Deletes expired revocation entries and session records, by the store's own clock:
+    /// entries once they expired more than the maximum leeway plus 5 minutes ago (see
+    /// [`RevocationStore::purge_expired`]), records once they expired. Redis purges nothing:
+    /// its keys expire by themselves.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::StoreUnavailable`] when the store cannot be reached.
+    pub async fn purge(&self) -> Result<Purged> {
+        Ok(Purged {
+            entries: self.purge_expired().await?,
+            sessions: self.purge_sessions().await?,
+        })
     }
 
     /// The store's URL with any password redacted.
@@ -173,86 +234,140 @@ impl Store {
             Store::Sqlite(s) => s.url(),
             #[cfg(feature = "redis")]
             Store::Redis(s) => s.url(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.url(),
+            Store::Replica(r) => r.store().url(),
+        }
+    }
+
+    /// This store behind a local [`Replica`] started with `config`, when it has a change feed
+    /// worth following (SQLite, Redis, Redis Cluster, PostgreSQL); the `memory:` store, which
+    /// lives in this process already, and a store that is a replica already are returned as
+    /// they are.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::start`] (no tokio runtime).
+    pub fn replicated(self, config: ReplicaConfig) -> Result<Store> {
+        match self {
+            Store::Memory(_) | Store::Replica(_) => Ok(self),
+            #[allow(unreachable_patterns)] // reachable when a backend with a feed is built in
+            store => Ok(Store::Replica(Arc::new(Replica::start(store, config)?))),
+        }
+    }
+
+    /// The replica in front of this store, if there is one.
+    pub fn replica(&self) -> Option<&Replica<Store>> {
+        match self {
+            Store::Replica(r) => Some(r),
+            _ => None,
         }
     }
 }
 
+/// Calls the same method on whichever backend a [`Store`] is; a replica through
+/// [`replicated`], whose boxed futures keep the types finite.
 macro_rules! dispatch {
-    ($self:ident, $s:ident => $body:expr) => {
+    ($self:ident, $s:ident => $method:ident($($arg:expr),*)) => {
         match $self {
-            Store::Memory($s) => $body,
+            Store::Memory($s) => $s.$method($($arg),*).await,
             #[cfg(feature = "sqlite")]
-            Store::Sqlite($s) => $body,
+            Store::Sqlite($s) => $s.$method($($arg),*).await,
             #[cfg(feature = "redis")]
-            Store::Redis($s) => $body,
+            Store::Redis($s) => $s.$method($($arg),*).await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres($s) => $s.$method($($arg),*).await,
+            Store::Replica($s) => replicated::$method($s, $($arg),*).await,
         }
     };
 }
 
 impl RevocationStore for Store {
-    async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
-        dispatch!(self, s => s.revoke(entry, now).await)
+    async fn revoke(&self, revocation: &Revocation) -> Result<Entry> {
+        dispatch!(self, s => revoke(revocation))
+    }
+
+    async fn lookup(&self, token: &TokenRef<'_>, now: i64) -> Result<[Option<Entry>; 5]> {
+        dispatch!(self, s => lookup(token, now))
     }
 
     async fn check(&self, token: &TokenRef<'_>, now: i64) -> Result<Status> {
-        dispatch!(self, s => s.check(token, now).await)
+        dispatch!(self, s => check(token, now))
     }
 
-    async fn list(&self, now: i64) -> Result<Vec<Revocation>> {
-        dispatch!(self, s => s.list(now).await)
+    async fn list(&self) -> Result<Vec<Entry>> {
+        dispatch!(self, s => list())
     }
 
-    async fn purge_expired(&self, now: i64) -> Result<u64> {
-        dispatch!(self, s => s.purge_expired(now).await)
+    async fn purge_expired(&self) -> Result<u64> {
+        dispatch!(self, s => purge_expired())
+    }
+
+    fn max_leeway(&self) -> i64 {
+        match self {
+            Store::Memory(s) => s.max_leeway(),
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.max_leeway(),
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.max_leeway(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.max_leeway(),
+            Store::Replica(s) => s.max_leeway(),
+        }
     }
 }
 
 impl SessionStore for Store {
-    async fn create_session(&self, record: &SessionRecord, now: i64) -> Result<()> {
-        dispatch!(self, s => s.create_session(record, now).await)
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRecord> {
+        dispatch!(self, s => create_session(session))
     }
 
-    async fn rotate_session(&self, rotation: &Rotation, now: i64) -> Result<RotateOutcome> {
-        dispatch!(self, s => s.rotate_session(rotation, now).await)
+    async fn rotate_session(&self, rotation: &Rotation) -> Result<RotateOutcome> {
+        dispatch!(self, s => rotate_session(rotation))
     }
 
-    async fn session(&self, sid: &str, now: i64) -> Result<Option<SessionRecord>> {
-        dispatch!(self, s => s.session(sid, now).await)
+    async fn mark_undelivered(&self, sid: &str, generation: u64, undelivered: bool) -> Result<()> {
+        dispatch!(self, s => mark_undelivered(sid, generation, undelivered))
     }
 
-    async fn user_sessions(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>> {
-        dispatch!(self, s => s.user_sessions(sub, now).await)
+    async fn session(&self, sid: &str) -> Result<Option<SessionRecord>> {
+        dispatch!(self, s => session(sid))
     }
 
-    async fn end_session(
-        &self,
-        sid: &str,
-        sub: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<Option<SessionRecord>> {
-        dispatch!(self, s => s.end_session(sid, sub, revocation_expires_at, now).await)
+    async fn user_sessions(&self, sub: &str) -> Result<Vec<SessionRecord>> {
+        dispatch!(self, s => user_sessions(sub))
     }
 
-    async fn end_user_sessions(
-        &self,
-        sub: &str,
-        keep: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<u64> {
-        dispatch!(self, s => s.end_user_sessions(sub, keep, revocation_expires_at, now).await)
+    async fn end_session(&self, sid: &str, owner: Option<&str>) -> Result<Ended> {
+        dispatch!(self, s => end_session(sid, owner))
     }
 
-    async fn purge_sessions(&self, now: i64) -> Result<u64> {
-        dispatch!(self, s => s.purge_sessions(now).await)
+    async fn revoke_user(&self, revocation: &Revocation) -> Result<(Entry, Vec<SessionRecord>)> {
+        dispatch!(self, s => revoke_user(revocation))
+    }
+
+    async fn end_user_sessions(&self, sub: &str, keep: Option<&str>) -> Result<Vec<SessionRecord>> {
+        dispatch!(self, s => end_user_sessions(sub, keep))
+    }
+
+    async fn purge_sessions(&self) -> Result<u64> {
+        dispatch!(self, s => purge_sessions())
     }
 }
 
 impl ChangeFeed for Store {
     async fn subscribe(&self, interval: Duration) -> Result<Subscription> {
-        dispatch!(self, s => s.subscribe(interval).await)
+        dispatch!(self, s => subscribe(interval))
     }
+}
+
+/// What [`Store::purge`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Revocation entries.
+    pub entries: u64,
+    /// Session records.
+    pub sessions: u64,
 }
 
 /// A `StoreUnavailable` error for `url`: `store URL unreachable (REASON); HINT`.
@@ -271,4 +386,102 @@ pub(crate) fn canonical_uuid(id: &str) -> Option<u128> {
         return None;
     }
     uuid::Uuid::try_parse(id).ok().map(|u| u.as_u128())
+}
+
+/// A store shared behind an `Arc` is a store: several gates (or a gate and a background task)
+/// can use one store and its connections.
+impl<T: RevocationStore> RevocationStore for std::sync::Arc<T> {
+    fn revoke(&self, revocation: &Revocation) -> impl Future<Output = Result<Entry>> + Send {
+        (**self).revoke(revocation)
+    }
+
+    fn lookup(
+        &self,
+        token: &TokenRef<'_>,
+        now: i64,
+    ) -> impl Future<Output = Result<[Option<Entry>; 5]>> + Send {
+        (**self).lookup(token, now)
+    }
+
+    fn check(&self, token: &TokenRef<'_>, now: i64) -> impl Future<Output = Result<Status>> + Send {
+        (**self).check(token, now)
+    }
+
+    fn list(&self) -> impl Future<Output = Result<Vec<Entry>>> + Send {
+        (**self).list()
+    }
+
+    fn purge_expired(&self) -> impl Future<Output = Result<u64>> + Send {
+        (**self).purge_expired()
+    }
+
+    fn max_leeway(&self) -> i64 {
+        (**self).max_leeway()
+    }
+}
+
+impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
+    fn create_session(
+        &self,
+        session: &NewSession,
+    ) -> impl Future<Output = Result<SessionRecord>> + Send {
+        (**self).create_session(session)
+    }
+
+    fn rotate_session(
+        &self,
+        rotation: &Rotation,
+    ) -> impl Future<Output = Result<RotateOutcome>> + Send {
+        (**self).rotate_session(rotation)
+    }
+
+    fn mark_undelivered(
+        &self,
+        sid: &str,
+        generation: u64,
+        undelivered: bool,
+    ) -> impl Future<Output = Result<()>> + Send {
+        (**self).mark_undelivered(sid, generation, undelivered)
+    }
+
+    fn session(&self, sid: &str) -> impl Future<Output = Result<Option<SessionRecord>>> + Send {
+        (**self).session(sid)
+    }
+
+    fn user_sessions(&self, sub: &str) -> impl Future<Output = Result<Vec<SessionRecord>>> + Send {
+        (**self).user_sessions(sub)
+    }
+
+    fn end_session(
+        &self,
+        sid: &str,
+        owner: Option<&str>,
+    ) -> impl Future<Output = Result<Ended>> + Send {
+        (**self).end_session(sid, owner)
+    }
+
+    fn revoke_user(
+        &self,
+        revocation: &Revocation,
+    ) -> impl Future<Output = Result<(Entry, Vec<SessionRecord>)>> + Send {
+        (**self).revoke_user(revocation)
+    }
+
+    fn end_user_sessions(
+        &self,
+        sub: &str,
+        keep: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>>> + Send {
+        (**self).end_user_sessions(sub, keep)
+    }
+
+    fn purge_sessions(&self) -> impl Future<Output = Result<u64>> + Send {
+        (**self).purge_sessions()
+    }
+}
+
+impl<T: ChangeFeed> ChangeFeed for std::sync::Arc<T> {
+    fn subscribe(&self, interval: Duration) -> impl Future<Output = Result<Subscription>> + Send {
+        (**self).subscribe(interval)
+    }
 }

@@ -12,8 +12,19 @@
 //! answers from old data. It resubscribes and reloads by itself, with backoff.
 //!
 //! The staleness bound, when fresh, is the feed's delay: SQLite's poll interval
-//! ([`with_poll_interval`](ReplicaConfig::with_poll_interval), 50 ms by default) or Redis pub/sub
-//! delivery (sub-millisecond on a LAN).
+//! ([`with_poll_interval`](ReplicaConfig::with_poll_interval), 50 ms by default), Redis pub/sub
+//! delivery (sub-millisecond on a LAN), or PostgreSQL's `NOTIFY` delivery, at worst the poll
+//! interval (its feed also polls the change sequence, so a missed notification waits one
+//! interval, not a resync).
+//!
+//! # Anti-entropy
+//!
+//! A notification can be lost while the subscription stays up (Redis drops pub/sub messages to
+//! a client whose output buffer overflows, for one). The replica therefore also reloads the
+//! whole denylist every [`resync_interval`](ReplicaConfig::with_resync_interval) (60 seconds by
+//! default) and merges it in: an entry whose notification was lost is in force locally at the
+//! latest one resync interval (plus the time the reload takes) after it was stored. Merging
+//! never removes an entry, so nothing applied meanwhile can be undone by a reload.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -25,8 +36,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{
-    Change, ChangeFeed, FailMode, Revocation, RevocationStore, Scope, Status, Subscription,
-    TokenRef, canonical_uuid,
+    Change, ChangeFeed, DIGEST_LEN, Entry, EntryKey, FailMode, Revocation, RevocationStore, Scope,
+    Status, Subscription, TokenRef,
 };
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -53,6 +64,7 @@ pub struct ReplicaConfig {
     sweep_interval: Duration,
     retry_min: Duration,
     retry_max: Duration,
+    resync_interval: Duration,
     fail_mode: FailMode,
     clock: Clock,
 }
@@ -65,6 +77,7 @@ impl Default for ReplicaConfig {
             sweep_interval: Duration::from_secs(1),
             retry_min: Duration::from_millis(50),
             retry_max: Duration::from_secs(2),
+            resync_interval: Duration::from_secs(60),
             fail_mode: FailMode::Closed,
             clock: Clock::System,
         }
@@ -98,6 +111,18 @@ impl ReplicaConfig {
         self.retry_min = min.max(Duration::from_millis(1));
         self.retry_max = max.max(self.retry_min);
         self
+    }
+
+    /// How often the whole denylist is reloaded and merged in, which bounds how long an entry
+    /// whose notification was lost can stay missing. Defaults to 60 seconds.
+    pub fn with_resync_interval(mut self, interval: Duration) -> Self {
+        self.resync_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The resync interval.
+    pub fn resync_interval(&self) -> Duration {
+        self.resync_interval
     }
 
     /// What a stale replica does when the store cannot answer either. Defaults to
@@ -138,6 +163,8 @@ pub struct Freshness {
     pub last_sync_millis: Option<i64>,
     /// How many times the replica has (re)loaded the denylist.
     pub loads: u64,
+    /// How many periodic resyncs (anti-entropy reloads) it has merged in.
+    pub resyncs: u64,
     /// Checks answered by the store because the replica was stale.
     pub strict_checks: u64,
     /// Checks answered `Valid` because both the replica and the store were unavailable
@@ -161,9 +188,10 @@ pub struct Freshness {
 /// let replica = Replica::start(store.clone(), ReplicaConfig::default())?;
 /// assert!(replica.wait_fresh(Duration::from_secs(5)).await);
 ///
-/// let now = 1_800_000_000;
-/// store.revoke(&Revocation::new(Scope::Token, "j1", now, now + 900), now).await?;
-/// let token = TokenRef { jti: "j1", sid: None, sub: "u", kid: "k", iat: now };
+/// let now = tollgate::Clock::system().now();
+/// store.revoke(&Revocation::new(Scope::Token, "j1", now, now + 900)).await?;
+/// let own = tollgate::keys::Namespace::Own;
+/// let token = TokenRef { namespace: &own, jti: "j1", sid: None, sub: "u", kid: "k", iat: Some(now), auth_time: None };
 /// // The change arrives through the feed; poll for it (a network feed takes a moment).
 /// let mut revoked = false;
 /// for _ in 0..500 {
@@ -186,6 +214,7 @@ struct Shared<S> {
     fresh: AtomicBool,
     last_sync_millis: AtomicI64,
     loads: AtomicU64,
+    resyncs: AtomicU64,
     strict_checks: AtomicU64,
     fail_open_checks: AtomicU64,
 }
@@ -224,6 +253,7 @@ impl<S: ChangeFeed + 'static> Replica<S> {
             fresh: AtomicBool::new(false),
             last_sync_millis: AtomicI64::new(i64::MIN),
             loads: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
             strict_checks: AtomicU64::new(0),
             fail_open_checks: AtomicU64::new(0),
         });
@@ -248,6 +278,7 @@ impl<S: ChangeFeed + 'static> Replica<S> {
             fresh: self.is_fresh(),
             last_sync_millis: (last != i64::MIN).then_some(last),
             loads: self.shared.loads.load(Ordering::Relaxed),
+            resyncs: self.shared.resyncs.load(Ordering::Relaxed),
             strict_checks: self.shared.strict_checks.load(Ordering::Relaxed),
             fail_open_checks: self.shared.fail_open_checks.load(Ordering::Relaxed),
         }
@@ -285,10 +316,32 @@ impl<S: ChangeFeed + 'static> Replica<S> {
     ///
     /// This is the hot path: a lock read and up to five hash lookups, without allocating.
     pub fn check_local(&self, token: &TokenRef<'_>, now: i64) -> Option<Status> {
+        let found = self.lookup_local(token, now)?;
+        Some(Status::decide(
+            token,
+            &found,
+            self.shared.store.max_leeway(),
+        ))
+    }
+
+    /// The in-memory lookup: `Some(entries)` while fresh, `None` when stale.
+    pub fn lookup_local(&self, token: &TokenRef<'_>, now: i64) -> Option<[Option<Entry>; 5]> {
         if !self.is_fresh() {
             return None;
         }
-        Some(self.shared.read().status(token, now))
+        Some(self.shared.read().lookup(token, now))
+    }
+}
+
+impl<S: RevocationStore> Shared<S> {
+    /// The instant before which the local copy may drop an entry: the replica's clock less the
+    /// store's purge margin (the maximum leeway plus 5 minutes), as the stores keep theirs, so
+    /// that a verifier whose clock lags still finds what it must refuse.
+    fn horizon(&self) -> i64 {
+        self.config
+            .clock
+            .now()
+            .saturating_sub(crate::store::purge_margin(self.store.max_leeway()))
     }
 }
 
@@ -310,39 +363,46 @@ impl<S> Shared<S> {
 }
 
 impl<S: ChangeFeed + 'static> RevocationStore for Replica<S> {
-    async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
-        self.shared.store.revoke(entry, now).await?;
-        if entry.expires_at > now {
-            self.shared.write().apply(entry, now);
-        }
-        Ok(())
+    async fn revoke(&self, revocation: &Revocation) -> Result<Entry> {
+        let stored = self.shared.store.revoke(revocation).await?;
+        let horizon = self.shared.horizon();
+        self.shared.write().apply(&stored, horizon);
+        Ok(stored)
     }
 
-    async fn check(&self, token: &TokenRef<'_>, now: i64) -> Result<Status> {
-        if let Some(status) = self.check_local(token, now) {
-            return Ok(status);
+    async fn lookup(&self, token: &TokenRef<'_>, now: i64) -> Result<[Option<Entry>; 5]> {
+        if let Some(found) = self.lookup_local(token, now) {
+            return Ok(found);
         }
         self.shared.strict_checks.fetch_add(1, Ordering::Relaxed);
         // Boxed: the store's future is large, and keeping it inline would make every fresh
         // (in-memory) check build and move it too.
-        let result = Box::pin(self.shared.store.check(token, now)).await;
-        self.shared
-            .config
-            .fail_mode
-            .apply(result, token, &self.shared.fail_open_checks)
+        match Box::pin(self.shared.store.lookup(token, now)).await {
+            Ok(found) => Ok(found),
+            Err(e) => self
+                .shared
+                .config
+                .fail_mode
+                .apply(Err(e), token, &self.shared.fail_open_checks)
+                .map(|_| [None; 5]),
+        }
     }
 
-    async fn list(&self, now: i64) -> Result<Vec<Revocation>> {
-        self.shared.store.list(now).await
+    async fn list(&self) -> Result<Vec<Entry>> {
+        self.shared.store.list().await
     }
 
-    async fn purge_expired(&self, now: i64) -> Result<u64> {
-        self.shared.write().sweep(now);
-        self.shared.store.purge_expired(now).await
+    async fn purge_expired(&self) -> Result<u64> {
+        let horizon = self.shared.horizon();
+        self.shared.write().sweep(horizon);
+        self.shared.store.purge_expired().await
+    }
+
+    fn max_leeway(&self) -> i64 {
+        self.shared.store.max_leeway()
     }
 }
 
-/// The background task: subscribe, load, follow; on any failure turn stale and start over.
 async fn follow<S: ChangeFeed>(shared: Arc<Shared<S>>) {
     let config = shared.config.clone();
     let mut backoff = config.retry_min;
@@ -367,8 +427,8 @@ async fn follow<S: ChangeFeed>(shared: Arc<Shared<S>>) {
 /// Subscribes, then loads, then applies what arrived meanwhile, then turns fresh.
 async fn load<S: ChangeFeed>(shared: &Shared<S>) -> Result<Subscription> {
     let mut subscription = shared.store.subscribe(shared.config.poll_interval).await?;
-    let now = shared.config.clock.now();
-    let entries = shared.store.list(now).await?;
+    let now = shared.horizon();
+    let entries = shared.store.list().await?;
     let mut list = Denylist::default();
     for entry in &entries {
         list.apply(entry, now);
@@ -389,18 +449,21 @@ async fn load<S: ChangeFeed>(shared: &Shared<S>) -> Result<Subscription> {
 }
 
 /// Applies changes until the feed fails or falls silent; returns why it stopped.
-async fn track<S>(shared: &Shared<S>, mut subscription: Subscription) -> String {
+async fn track<S: ChangeFeed>(shared: &Shared<S>, mut subscription: Subscription) -> String {
     let max_staleness = shared.config.max_staleness();
     let mut deadline = Instant::now() + max_staleness;
     let mut sweep = tokio::time::interval(shared.config.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let resync_every = shared.config.resync_interval;
+    let mut resync = tokio::time::interval_at(Instant::now() + resync_every, resync_every);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             item = tokio::time::timeout_at(deadline, subscription.next()) => match item {
                 Ok(Some(Ok(change))) => {
                     if let Change::Revoked(entry) = change {
-                        let now = shared.config.clock.now();
-                        shared.write().apply(&entry, now);
+                        let horizon = shared.horizon();
+                        shared.write().apply(&entry, horizon);
                     }
                     shared.touch();
                     deadline = Instant::now() + max_staleness;
@@ -410,41 +473,47 @@ async fn track<S>(shared: &Shared<S>, mut subscription: Subscription) -> String 
                 Err(_) => return format!("no heartbeat within {max_staleness:?}"),
             },
             _ = sweep.tick() => {
-                let now = shared.config.clock.now();
-                shared.write().sweep(now);
+                let horizon = shared.horizon();
+                shared.write().sweep(horizon);
+            }
+            _ = resync.tick() => {
+                // Anti-entropy: merge a full reload in, so that a lost notification is repaired
+                // within one resync interval. A failed reload leaves the replica as it was; the
+                // feed's own heartbeat decides freshness.
+                match shared.store.list().await {
+                    Ok(entries) => {
+                        let horizon = shared.horizon();
+                        let mut list = shared.write();
+                        for entry in &entries {
+                            list.apply(entry, horizon);
+                        }
+                        drop(list);
+                        shared.resyncs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "revocation replica could not resync"),
+                }
             }
         }
     }
 }
 
 /// `revoked_at` and `expires_at` of one entry.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    revoked_at: i64,
-    expires_at: i64,
-}
+/// When a token, session or key entry revoked, and until when it is kept.
+type Plain = (i64, i64);
 
-/// The denylist: a map per scope. Token ids that are canonical UUIDs (lower-case, hyphenated,
-/// as tollgate mints them) are kept as 16-byte integers: 32 bytes per slot plus the table's
-/// control byte and slack.
+/// The whole denylist, one map per scope keyed by the 16-byte digest: token, session and key
+/// entries keep `(revoked_at, expires_at)`, user and global ones the whole [`Entry`] times
+/// (the coverage rule reads their store stamp too).
 #[derive(Debug, Default)]
 struct Denylist {
-    uuid_tokens: HashMap<u128, Entry>,
-    other_tokens: HashMap<Box<str>, Entry>,
-    sessions: HashMap<Box<str>, Entry>,
-    users: HashMap<Box<str>, Entry>,
-    keys: HashMap<Box<str>, Entry>,
-    global: Option<Entry>,
+    plain: [HashMap<[u8; DIGEST_LEN], Plain>; 3],
+    timed: [HashMap<[u8; DIGEST_LEN], (i64, i64, i64)>; 2],
 }
 
 impl Denylist {
     fn len(&self) -> usize {
-        self.uuid_tokens.len()
-            + self.other_tokens.len()
-            + self.sessions.len()
-            + self.users.len()
-            + self.keys.len()
-            + usize::from(self.global.is_some())
+        self.plain.iter().map(HashMap::len).sum::<usize>()
+            + self.timed.iter().map(HashMap::len).sum::<usize>()
     }
 
     fn approx_memory(&self) -> usize {
@@ -462,124 +531,105 @@ impl Denylist {
             };
             buckets * (std::mem::size_of::<(K, V)>() + 1) + 16
         }
-        let text = |map: &HashMap<Box<str>, Entry>| {
-            table(map) + map.keys().map(|k| k.len()).sum::<usize>()
-        };
-        table(&self.uuid_tokens)
-            + text(&self.other_tokens)
-            + text(&self.sessions)
-            + text(&self.users)
-            + text(&self.keys)
+        self.plain.iter().map(table).sum::<usize>() + self.timed.iter().map(table).sum::<usize>()
     }
 
-    fn map(&mut self, scope: Scope) -> Option<&mut HashMap<Box<str>, Entry>> {
+    /// The map slot of a scope: `Ok(plain index)` or `Err(timed index)`.
+    fn slot(scope: Scope) -> Result<usize, usize> {
         match scope {
-            Scope::Token => Some(&mut self.other_tokens),
-            Scope::Session => Some(&mut self.sessions),
-            Scope::User => Some(&mut self.users),
-            Scope::Key => Some(&mut self.keys),
-            Scope::Global => None,
+            Scope::Token => Ok(0),
+            Scope::Session => Ok(1),
+            Scope::Key => Ok(2),
+            Scope::User => Err(0),
+            Scope::Global => Err(1),
         }
     }
 
-    fn apply(&mut self, entry: &Revocation, now: i64) {
-        if entry.expires_at <= now {
+    fn apply(&mut self, entry: &Entry, now: i64) {
+        if !entry.is_live(now) {
             return;
         }
-        let new = Entry {
-            revoked_at: entry.revoked_at,
-            expires_at: entry.expires_at,
-        };
-        let merge = |slot: &mut Entry| {
-            if slot.expires_at <= now {
-                *slot = new;
-            } else {
-                slot.revoked_at = slot.revoked_at.max(new.revoked_at);
-                slot.expires_at = slot.expires_at.max(new.expires_at);
-            }
-        };
-        if entry.scope == Scope::Token
-            && let Some(uuid) = canonical_uuid(&entry.id)
-        {
-            merge(self.uuid_tokens.entry(uuid).or_insert(new));
-            return;
-        }
-        match self.map(entry.scope) {
-            Some(map) => match map.get_mut(entry.id.as_str()) {
-                Some(slot) => merge(slot),
-                None => {
-                    map.insert(entry.id.as_str().into(), new);
+        let digest = *entry.key.digest();
+        match Denylist::slot(entry.key.scope()) {
+            Ok(i) => {
+                let slot = self.plain[i]
+                    .entry(digest)
+                    .or_insert((entry.revoked_at, entry.expires_at));
+                if slot.1 <= now {
+                    *slot = (entry.revoked_at, entry.expires_at);
+                } else {
+                    *slot = (slot.0.max(entry.revoked_at), slot.1.max(entry.expires_at));
                 }
-            },
-            None => merge(self.global.get_or_insert(new)),
+            }
+            Err(i) => {
+                let new = (entry.revoked_at, entry.stamp, entry.expires_at);
+                let slot = self.timed[i].entry(digest).or_insert(new);
+                if slot.2 <= now {
+                    *slot = new;
+                } else {
+                    *slot = (slot.0.max(new.0), slot.1.max(new.1), slot.2.max(new.2));
+                }
+            }
         }
     }
 
     fn sweep(&mut self, now: i64) {
-        let live = |e: &mut Entry| e.expires_at > now;
-        self.uuid_tokens.retain(|_, e| live(e));
-        self.other_tokens.retain(|_, e| live(e));
-        self.sessions.retain(|_, e| live(e));
-        self.users.retain(|_, e| live(e));
-        self.keys.retain(|_, e| live(e));
-        if self.global.is_some_and(|e| e.expires_at <= now) {
-            self.global = None;
+        for map in &mut self.plain {
+            map.retain(|_, e| e.1 > now);
+        }
+        for map in &mut self.timed {
+            map.retain(|_, e| e.2 > now);
         }
     }
 
-    fn status(&self, token: &TokenRef<'_>, now: i64) -> Status {
-        let live = |e: Option<&Entry>| e.filter(|e| e.expires_at > now).map(|e| e.revoked_at);
-        let jti = match canonical_uuid(token.jti) {
-            Some(uuid) => self.uuid_tokens.get(&uuid),
-            None => self.other_tokens.get(token.jti),
+    fn get(&self, key: &EntryKey, now: i64) -> Option<Entry> {
+        let (revoked_at, stamp, expires_at) = match Denylist::slot(key.scope()) {
+            Ok(i) => self.plain[i].get(key.digest()).map(|&(r, e)| (r, r, e))?,
+            Err(i) => *self.timed[i].get(key.digest())?,
         };
-        let found = [
-            live(jti),
-            token.sid.and_then(|sid| live(self.sessions.get(sid))),
-            live(self.users.get(token.sub)),
-            live(self.keys.get(token.kid)),
-            live(self.global.as_ref()),
-        ];
-        Status::from_slots(token.iat, found)
+        let entry = Entry {
+            key: *key,
+            revoked_at,
+            stamp,
+            expires_at,
+        };
+        entry.is_live(now).then_some(entry)
+    }
+
+    fn lookup(&self, token: &TokenRef<'_>, now: i64) -> [Option<Entry>; 5] {
+        Scope::ALL.map(|scope| token.key(scope).and_then(|key| self.get(&key, now)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Namespace;
 
-    #[test]
-    fn only_canonical_uuids_are_packed() {
-        let id = "3f0b5c1e-6a0f-4c5e-9f51-2a8b7d7f0a11";
-        let packed = canonical_uuid(id).unwrap();
-        assert_eq!(uuid::Uuid::from_u128(packed).hyphenated().to_string(), id);
-        assert_eq!(canonical_uuid(&id.to_uppercase()), None);
-        assert_eq!(canonical_uuid("3f0b5c1e6a0f4c5e9f512a8b7d7f0a11"), None);
-        assert_eq!(canonical_uuid("not-a-uuid"), None);
+    fn entry(scope: Scope, id: &str, revoked_at: i64, expires_at: i64) -> Entry {
+        Revocation::new(scope, id, revoked_at, expires_at).entry(revoked_at)
     }
 
     #[test]
     fn denylist_merges_and_expires() {
         let mut list = Denylist::default();
-        let id = "3f0b5c1e-6a0f-4c5e-9f51-2a8b7d7f0a11";
-        list.apply(&Revocation::new(Scope::Token, id, 10, 100), 0);
-        list.apply(&Revocation::new(Scope::Token, id, 5, 200), 0);
+        list.apply(&entry(Scope::Token, "j1", 10, 100), 0);
+        list.apply(&entry(Scope::Token, "j1", 5, 200), 0);
+        let ns = Namespace::Own;
         let token = TokenRef {
-            jti: id,
+            namespace: &ns,
+            jti: "j1",
             sid: None,
             sub: "u",
             kid: "k",
-            iat: 0,
+            iat: Some(0),
+            auth_time: None,
         };
-        assert_eq!(
-            list.status(&token, 150),
-            Status::Revoked {
-                scope: Scope::Token,
-                revoked_at: 10
-            }
-        );
-        assert_eq!(list.status(&token, 200), Status::Valid);
-        list.apply(&Revocation::new(Scope::Global, "", 50, 300), 0);
+        let found = list.lookup(&token, 150);
+        let e = found[Scope::Token.index()].unwrap();
+        assert_eq!((e.revoked_at, e.expires_at), (10, 200));
+        assert_eq!(list.lookup(&token, 200), [None; 5]);
+        list.apply(&entry(Scope::Global, "", 50, 300), 0);
         list.sweep(250);
         assert_eq!(list.len(), 1);
     }

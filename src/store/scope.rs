@@ -58,6 +58,22 @@ impl Scope {
     pub(crate) fn index(self) -> usize {
         self as usize
     }
+
+    /// The one-letter form used in store keys and change messages: `t`, `s`, `u`, `k`, `g`.
+    pub fn letter(self) -> u8 {
+        match self {
+            Scope::Token => b't',
+            Scope::Session => b's',
+            Scope::User => b'u',
+            Scope::Key => b'k',
+            Scope::Global => b'g',
+        }
+    }
+
+    /// The scope of a [`letter`](Self::letter).
+    pub fn from_letter(letter: u8) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.letter() == letter)
+    }
 }
 
 impl fmt::Display for Scope {

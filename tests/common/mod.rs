@@ -4,7 +4,10 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod backends;
 pub mod http;
+pub mod postgres;
+pub mod race;
 pub mod redis;
 pub mod serve;
 
@@ -17,8 +20,15 @@ use tollgate::{Algorithm, Clock, Keyring, MintOptions, mint};
 
 pub use self::redis::{RedisCluster, RedisServer};
 
-/// A fixed "now" for tests: 2027-01-15T08:00:00Z.
-pub const NOW: i64 = 1_800_000_000;
+/// "Now" for tests: the real clock when the test binary started, on a whole minute (stores keep
+/// entries on the real clock, so a fixed date would make tests fail once it passed).
+pub fn now() -> i64 {
+    static START: OnceLock<i64> = OnceLock::new();
+    *START.get_or_init(|| {
+        let real = Clock::system().now();
+        real - real % 60
+    })
+}
 
 /// Polls `probe` every 10 ms until it returns `Some`, for at most `limit`; panics with `what`
 /// if it never does. For eventual things (propagation, reconnection); never a timing assertion.
@@ -61,11 +71,11 @@ impl TempKeyring {
         TempKeyring { keyring, dir }
     }
 
-    /// A keyring with one active key of `alg`, created at [`NOW`].
+    /// A keyring with one active key of `alg`, created at [`now()`].
     pub fn with_key(alg: Algorithm) -> Self {
         let mut ring = TempKeyring::new();
         ring.keyring
-            .generate(alg, None, &Clock::fixed(NOW))
+            .generate(alg, None, &Clock::fixed(now()))
             .expect("generate");
         ring
     }
@@ -84,7 +94,7 @@ pub fn shared_token() -> &'static (String, Keyring) {
         let token = mint(
             &ring.keyring,
             &MintOptions::new("alice"),
-            &Clock::fixed(NOW),
+            &Clock::fixed(now()),
         )
         .unwrap()
         .token;

@@ -6,8 +6,10 @@ use tollgate::{Result, VerifyOptions, dangerous};
 use crate::context::{Context, read_token};
 use crate::output::Output;
 
-/// Show a token's header and claims WITHOUT verification (labelled UNVERIFIED). With --store,
-/// also whether the token, its session, its user or its key is revoked, and since when.
+/// Show a token's header and claims WITHOUT verification (labelled UNVERIFIED; UNSIGNED too for
+/// a token without a signature), and whether the token, its session, its user or its key is
+/// revoked in the store (--store, or the default sqlite:./tollgate.db when it exists), and
+/// since when.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   tollgate inspect @token.jwt
@@ -20,7 +22,11 @@ pub(crate) struct InspectArgs {
 pub(crate) async fn run(ctx: &Context, args: InspectArgs) -> Result<Output> {
     let token = read_token(args.token.as_deref())?;
     let now = ctx.clock.now();
-    if !ctx.store_is_explicit() {
+    // The default store is consulted when it exists (inspect never creates it).
+    let default_exists = crate::args::DEFAULT_STORE
+        .strip_prefix("sqlite:")
+        .is_some_and(|path| std::path::Path::new(path).exists());
+    if !ctx.store_is_explicit() && !default_exists {
         let unverified = dangerous::decode_unverified(&token)?;
         // Which key signed it, when the keyring is readable; inspect works without one.
         let key = unverified

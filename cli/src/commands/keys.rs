@@ -88,7 +88,7 @@ A keyring holds at most one `next` key: promote it with `keys rotate` before add
     /// Add public keys as verify-only: PEM (anywhere in the file) or DER SPKI or certificate,
     /// JWK, or JWK Set; FILE may be `-`. Never private keys or secrets.
     #[command(after_help = "Examples:
-  tollgate keys import issuer-public.pem --alg RS256
+  tollgate keys import issuer-public.pem --alg RS256 --iss https://issuer.example
   curl -s https://issuer.example/.well-known/jwks.json | tollgate keys import -")]
     Import {
         /// The file to import.
@@ -100,6 +100,11 @@ A keyring holds at most one `next` key: promote it with `keys rotate` before add
         /// ES384, RS256).
         #[arg(long)]
         alg: Option<Algorithm>,
+        /// Bind the keys to this issuer: they accept only tokens whose `iss` is it, and its
+        /// tokens' ids (jti, sid, sub) are kept apart from every other issuer's. Without it,
+        /// each key is its own namespace and refuses tokens claiming this keyring's issuer.
+        #[arg(long, value_name = "ISSUER")]
+        iss: Option<String>,
     },
     /// Print a key: public by default.
     #[command(after_help = "Examples:
@@ -158,11 +163,16 @@ pub(crate) async fn run(ctx: &Context, args: KeysArgs) -> Result<Output> {
             Output::Pruned(pruned)
         }
         KeysCommand::Jwks => Output::Jwks(ctx.keyring()?.jwks()),
-        KeysCommand::Import { file, kid, alg } => {
+        KeysCommand::Import {
+            file,
+            kid,
+            alg,
+            iss,
+        } => {
             let bytes = read_input(&file)?;
             let imported = ctx
                 .keyring_init()?
-                .import(&bytes, kid.as_deref(), alg, clock)
+                .import(&bytes, kid.as_deref(), alg, iss.as_deref(), clock)
                 .map_err(|e| match e.kind() {
                     // Name the input, as --key FILE refusals do.
                     ErrorKind::BadKey => Error::bad_key(format!("{file}: {}", e.message())),

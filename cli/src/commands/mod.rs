@@ -9,4 +9,5 @@ pub(crate) mod mint;
 pub(crate) mod revoke;
 pub(crate) mod serve;
 pub(crate) mod session;
+pub(crate) mod store;
 pub(crate) mod verify;

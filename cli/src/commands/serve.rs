@@ -75,6 +75,13 @@ pub(crate) struct ServeArgs {
     /// lower case without a default port; a path, a user name or a `*.` wildcard is refused.
     #[arg(long = "trusted-origin", value_name = "ORIGIN")]
     trusted_origins: Vec<String>,
+    /// Also accept the access tokens of another issuer (repeatable): `ISS=JWKS_URL`, such as
+    /// `https://idp.example=https://idp.example/.well-known/jwks.json`. Its tokens must carry
+    /// that `iss`, follow RFC 9068 (typ at+jwt; iss, exp, aud, sub, client_id, iat, jti) and
+    /// name the audience (--audience or TOLLGATE_AUDIENCE, required with this flag). Its keys
+    /// are fetched over https (http only on loopback; --ca-file for a private CA) and cached.
+    #[arg(long = "trust-issuer", value_name = "ISS=JWKS_URL")]
+    trust_issuers: Vec<String>,
     /// Serve the demo page at / with a password-less sign-in (DEMO: anyone can sign in as any
     /// user). Sets the access-token lifetime to 30s unless --access-ttl is given, and creates
     /// the keyring with one EdDSA key when it does not exist yet.
@@ -109,11 +116,23 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     if args.demo {
         ensure_demo_keyring(ctx)?;
     }
-    let gate = Arc::new(
-        ctx.gate(ctx.options(Vec::new(), None), true)
-            .await?
-            .with_session_config(sessions),
-    );
+    let issuers = trusted_issuers(ctx, &args.trust_issuers)?;
+    let mut options = ctx.options(Vec::new(), None);
+    if !issuers.is_empty() {
+        if options.audiences().is_empty() {
+            return Err(Error::usage(
+                "--trust-issuer needs an audience: give this service's with --audience or \
+                 TOLLGATE_AUDIENCE (without one, the issuer's ID tokens and its tokens for other \
+                 services would pass, RFC 8725 §3.9)",
+            ));
+        }
+        options = options.with_profile(tollgate::validate::Profile::Rfc9068);
+    }
+    let mut gate = ctx.gate(options, true).await?.with_session_config(sessions);
+    for issuer in issuers {
+        gate = gate.with_remote_issuer(issuer)?;
+    }
+    let gate = Arc::new(gate);
     let clients = Clients::load(&args.clients)?;
     let config = config
         .with_clients_file(&args.clients)
@@ -211,4 +230,23 @@ async fn wait_for_signal(mut term: tokio::signal::unix::Signal) {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// The `--trust-issuer ISS=JWKS_URL` values, checked before anything opens.
+fn trusted_issuers(ctx: &Context, values: &[String]) -> Result<Vec<tollgate::keys::RemoteJwks>> {
+    values
+        .iter()
+        .map(|value| {
+            let (iss, url) = value
+                .split_once('=')
+                .filter(|(iss, url)| !iss.is_empty() && !url.is_empty())
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "--trust-issuer {value:?} is not ISS=JWKS_URL, such as \
+                         https://idp.example=https://idp.example/.well-known/jwks.json"
+                    ))
+                })?;
+            ctx.remote_jwks(url, Some(iss.to_string()))
+        })
+        .collect()
 }

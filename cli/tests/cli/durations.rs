@@ -2,7 +2,7 @@
 //! number other than 0 is a usage error naming the value, months and years are refused, and
 //! `--help` shows the accepted forms.
 
-use crate::common::{NOW, Out, Ring};
+use crate::common::{Out, Ring, now};
 
 /// Every DURATION flag, with a command line that would otherwise run (or at least get past
 /// argument parsing), the flag last.
@@ -63,7 +63,7 @@ fn issue_16_a_bare_number_is_refused_on_every_duration_flag() {
         let mut args = vec!["--json"];
         args.extend(&command);
         args.extend([flag, "900"]);
-        let out = ring.at(NOW, &args);
+        let out = ring.at(now(), &args);
         let what = format!("{flag} in {command:?}");
         let message = out.json()["error"]["message"]
             .as_str()
@@ -86,7 +86,7 @@ fn issue_16_months_years_and_capital_m_are_refused_on_every_duration_flag() {
             let mut args = vec!["--json"];
             args.extend(&command);
             args.extend([flag, value]);
-            assert_refused(ring.at(NOW, &args), value, &format!("{flag} {value}"));
+            assert_refused(ring.at(now(), &args), value, &format!("{flag} {value}"));
         }
     }
 }
@@ -105,7 +105,7 @@ fn issue_16_session_lifetime_variables_need_a_unit_too() {
     ] {
         let mut cmd = ring.cmd();
         cmd.env(var, "300")
-            .args(["--json", "--now", &NOW.to_string(), "session"])
+            .args(["--json", "--now", &now().to_string(), "session"])
             .args(command);
         let out = crate::common::run(&mut cmd);
         assert!(
@@ -123,7 +123,7 @@ fn issue_16_session_lifetime_variables_need_a_unit_too() {
 fn issue_16_a_store_timeout_needs_a_unit() {
     let ring = Ring::new();
     let out = ring.at(
-        NOW,
+        now(),
         &[
             "--json",
             "--store",
@@ -135,7 +135,7 @@ fn issue_16_a_store_timeout_needs_a_unit() {
     assert_eq!(out.code(2).kind(), "usage");
     // With a unit, the URL is fine (and the store unreachable: exit 3).
     let out = ring.at(
-        NOW,
+        now(),
         &[
             "--json",
             "--store",
@@ -160,11 +160,11 @@ fn issue_16_readable_forms_are_accepted() {
     ] {
         let token = ring.mint(&["--ttl", ttl]);
         let claims = crate::common::segment(&token, 1);
-        assert_eq!(claims["exp"], NOW + secs, "--ttl {ttl:?}");
+        assert_eq!(claims["exp"], now() + secs, "--ttl {ttl:?}");
     }
     let pair = ring
         .at(
-            NOW,
+            now(),
             &[
                 "--json",
                 "session",
@@ -179,7 +179,7 @@ fn issue_16_readable_forms_are_accepted() {
         .ok()
         .json();
     assert_eq!(pair["refresh_expires_in"], 2 * 86_400);
-    ring.at(NOW, &["keys", "prune", "--older-than", "1 week"])
+    ring.at(now(), &["keys", "prune", "--older-than", "1 week"])
         .ok();
 }
 

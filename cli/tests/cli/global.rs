@@ -2,16 +2,16 @@
 
 use predicates::prelude::*;
 
-use crate::common::{NOW, Ring, flip_signature, run, tollgate};
+use crate::common::{Ring, flip_signature, now, run, tollgate};
 
 #[test]
 fn options_before_and_after_the_command_are_the_same() {
     let ring = Ring::new();
     ring.generate("EdDSA");
-    ring.rotate(NOW, &[]);
+    ring.rotate(now(), &[]);
     let token = ring.mint(&["--aud", "api", "--iss", "me"]);
     let keys = ring.dir.to_str().unwrap();
-    let now = (NOW + 10).to_string();
+    let now = (now() + 10).to_string();
     let pairs: [(Vec<&str>, Vec<&str>); 4] = [
         (
             vec!["--keys", keys, "--json", "--now", &now, "keys", "list"],
@@ -145,7 +145,7 @@ fn no_ansi_escapes_when_piped() {
     let ring = Ring::new();
     let old = ring.generate("EdDSA");
     let token = ring.mint(&[]);
-    ring.rotate(NOW, &[]);
+    ring.rotate(now(), &[]);
     // The human output is styled on a terminal (forced here), so the check below means
     // something.
     let forced = run(ring.cmd().env("CLICOLOR_FORCE", "1").args(["keys", "list"])).ok();
@@ -153,7 +153,7 @@ fn no_ansi_escapes_when_piped() {
     for no_color in [false, true] {
         let with = |args: &[&str]| {
             let mut cmd = ring.cmd();
-            cmd.arg("--now").arg(NOW.to_string()).args(args);
+            cmd.arg("--now").arg(now().to_string()).args(args);
             if no_color {
                 cmd.env("NO_COLOR", "1");
             }
@@ -192,7 +192,7 @@ fn json_outputs_are_single_documents() {
         vec!["--json", "verify", &token],
         vec!["--json", "verify", "garbage"],
     ] {
-        let out = ring.at(NOW, &args);
+        let out = ring.at(now(), &args);
         assert!(out.json().is_object(), "{args:?}");
     }
 }

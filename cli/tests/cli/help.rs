@@ -55,6 +55,7 @@ fn issue_17_top_level_help_names_every_command() {
         "verify",
         "revoke",
         "session",
+        "store",
         "serve",
         "clients",
         "completions",

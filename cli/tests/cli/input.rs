@@ -1,7 +1,7 @@
 //! How arguments are read (issue 17): pasted tokens, `--now` in Unix seconds, and clap's whole
 //! message in a `--json` usage error.
 
-use crate::common::{NOW, Ring};
+use crate::common::{Ring, now};
 
 fn ring() -> Ring {
     let ring = Ring::new();
@@ -14,10 +14,10 @@ fn issue_17_surrounding_whitespace_is_fine() {
     let ring = ring();
     let token = ring.mint(&[]);
     ring.verify(&format!("  {token}\n"), &[]).ok();
-    ring.stdin(NOW, &["verify", "-"], &format!("\r\n{token}\r\n\t"))
+    ring.stdin(now(), &["verify", "-"], &format!("\r\n{token}\r\n\t"))
         .ok();
     let file = ring.write("token.txt", format!("\n{token}\n\n"));
-    ring.at(NOW, &["verify", &format!("@{file}")]).ok();
+    ring.at(now(), &["verify", &format!("@{file}")]).ok();
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn issue_17_a_pasted_header_or_quotes_say_what_to_remove() {
             vec!["--json", "session", "logout", pasted.as_str()],
             vec!["--json", "session", "refresh", pasted.as_str()],
         ] {
-            let out = ring.stdin(NOW, &how, &pasted).code(2);
+            let out = ring.stdin(now(), &how, &pasted).code(2);
             let v = out.json();
             assert_eq!(v["error"]["kind"], "usage", "{how:?}");
             let message = v["error"]["message"].as_str().unwrap();

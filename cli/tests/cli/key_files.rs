@@ -5,7 +5,7 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 
-use common::{NOW, Ring, claims, hmac_token, tollgate};
+use common::{Ring, claims, hmac_token, now, tollgate};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
@@ -20,11 +20,12 @@ fn fixture_str(name: &str) -> String {
 
 /// `tollgate --store memory: --now NOW --json verify TOKEN ARGS`, with no keyring.
 fn verify(ring: &Ring, token: &str, args: &[&str]) -> common::Out {
+    let now = now().to_string();
     let mut all = vec![
         "--store",
         "memory:",
         "--now",
-        "1800000000",
+        now.as_str(),
         "--json",
         "verify",
         token,
@@ -85,6 +86,169 @@ fn issue_10_hs256_tokens_forged_with_public_key_file_bytes_are_refused() {
         );
     }
     assert!(!ring.dir.exists(), "no keyring was needed");
+}
+
+/// The key file forms the test above does not forge with: the byte-order-mark JWK and JWK Set,
+/// the other certificate encodings, and private key files (whose public half `--key` uses).
+const MORE_FORMS: [&str; 12] = [
+    "a2-rs256.pub.bom.jwk",
+    "a2-rs256.pub.bom.jwks.json",
+    "a2-rs256.cert.der",
+    "a2-rs256.key.pem",
+    "a2-rs256.key.der",
+    "a2-rs256.jwk",
+    "a3-es256.pub.bom.jwk",
+    "a3-es256.pub.bom.jwks.json",
+    "a3-es256.cert.pem",
+    "a3-es256.key.pem",
+    "a3-es256.key.der",
+    "a3-es256.jwk",
+];
+
+/// An HMAC token over a generic RFC 7519 header and claims (`alg`, optional `typ` and `kid`;
+/// `sub` and `exp` only): what an attacker sends when only `exp` is required.
+fn forged(alg: &str, secret: &[u8], typ: Option<&str>, kid: Option<&str>) -> String {
+    let mut header = json!({"alg": alg});
+    if let Some(typ) = typ {
+        header["typ"] = json!(typ);
+    }
+    if let Some(kid) = kid {
+        header["kid"] = json!(kid);
+    }
+    let claims = json!({"sub": "mallory", "exp": now() + 300});
+    hmac_token(alg, secret, &header, &claims)
+}
+
+/// Every HMAC algorithm, each with another header shape the generic profile accepts.
+const HMAC_SHAPES: [(&str, Option<&str>); 3] = [
+    ("HS256", None),
+    ("HS384", Some("JWT")),
+    ("HS512", Some("at+jwt")),
+];
+
+/// Issue 10, extended: HS256, HS384 and HS512 tokens (with the generic profile's headers: no
+/// `typ`, `JWT`, `at+jwt`) forged with the bytes of every key file form, private key files
+/// included, are refused as `disallowed_alg` (exit 1) when that file is the `--key`.
+#[test]
+fn hmac_tokens_forged_with_any_key_file_form_are_refused() {
+    let ring = Ring::new();
+    for name in PUBLIC_FORMS.iter().chain(MORE_FORMS.iter()) {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        for (alg, typ) in HMAC_SHAPES {
+            let token = forged(alg, &bytes, typ, None);
+            let out = verify(&ring, &token, &["--key", &fixture_str(name)]).code(1);
+            assert_eq!(out.kind(), "disallowed_alg", "{name} {alg}");
+            assert_eq!(out.json()["valid"], false, "{name} {alg}");
+        }
+    }
+}
+
+/// The other encodings of the same public key an attacker may guess a verifier turns into an
+/// HMAC secret: the SPKI DER, the PEM text with or without its final newline or with CR LF, the
+/// JWK text, its RFC 7638 thumbprint input, and the raw modulus or point. None verifies with any
+/// form of the key, nor with `--alg` naming the HMAC algorithm.
+#[test]
+fn hmac_tokens_forged_with_other_encodings_of_the_public_key_are_refused() {
+    let ring = Ring::new();
+    for key in ["a2-rs256", "a3-es256"] {
+        let pem = std::fs::read_to_string(fixture(&format!("{key}.pub.pem"))).unwrap();
+        let jwk: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture(&format!("{key}.pub.jwk"))).unwrap(),
+        )
+        .unwrap();
+        let (canonical, raw) = if key.starts_with("a2") {
+            (
+                format!(
+                    r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                    jwk["e"].as_str().unwrap(),
+                    jwk["n"].as_str().unwrap()
+                ),
+                common::unb64(jwk["n"].as_str().unwrap()),
+            )
+        } else {
+            let (x, y) = (jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap());
+            let mut point = vec![4u8];
+            point.extend(common::unb64(x));
+            point.extend(common::unb64(y));
+            (
+                format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
+                point,
+            )
+        };
+        let secrets: Vec<(&str, Vec<u8>)> = vec![
+            ("SPKI DER", common::pem_contents(&pem, "PUBLIC KEY")),
+            ("PEM", pem.clone().into_bytes()),
+            (
+                "PEM without its last newline",
+                pem.trim_end().as_bytes().to_vec(),
+            ),
+            ("PEM with CR LF", pem.replace('\n', "\r\n").into_bytes()),
+            ("JWK", jwk.to_string().into_bytes()),
+            ("RFC 7638 thumbprint input", canonical.into_bytes()),
+            ("raw modulus or point", raw),
+        ];
+        for form in ["pub.pem", "pub.der", "pub.jwk", "pub.jwks.json"] {
+            let file = fixture_str(&format!("{key}.{form}"));
+            for (what, secret) in &secrets {
+                let token = forged("HS256", secret, None, None);
+                let out = verify(&ring, &token, &["--key", &file]).code(1);
+                assert_eq!(out.kind(), "disallowed_alg", "{key}.{form}: {what}");
+                let out = verify(&ring, &token, &["--key", &file, "--alg", "HS256"]).code(1);
+                assert_eq!(
+                    out.kind(),
+                    "disallowed_alg",
+                    "{key}.{form} --alg HS256: {what}"
+                );
+            }
+        }
+    }
+}
+
+/// The same forgeries against a key imported into the keyring (`keys import`, with or without
+/// `--iss`), the token naming the imported kid: plain `verify` with the keyring refuses them.
+#[test]
+fn hmac_tokens_forged_against_an_imported_key_are_refused() {
+    for key in ["a2-rs256", "a3-es256"] {
+        for iss in [None, Some("https://partner.example")] {
+            let ring = Ring::new();
+            let mut import = vec!["--json", "keys", "import"];
+            let jwk = fixture_str(&format!("{key}.pub.jwk"));
+            import.push(&jwk);
+            if let Some(iss) = iss {
+                import.extend_from_slice(&["--iss", iss]);
+            }
+            let v = ring.at(now(), &import).ok().json();
+            let kid = v["imported"][0]["kid"].as_str().unwrap().to_string();
+            for form in [
+                "pub.pem",
+                "pub.der",
+                "pub.jwk",
+                "pub.jwks.json",
+                "pub.bom.pem",
+            ] {
+                let bytes = std::fs::read(fixture(&format!("{key}.{form}"))).unwrap();
+                for (alg, typ) in HMAC_SHAPES {
+                    let mut header = json!({"alg": alg, "kid": kid});
+                    if let Some(typ) = typ {
+                        header["typ"] = json!(typ);
+                    }
+                    let mut claims = json!({"sub": "mallory", "exp": now() + 300});
+                    if let Some(iss) = iss {
+                        claims["iss"] = json!(iss);
+                    }
+                    let token = hmac_token(alg, &bytes, &header, &claims);
+                    let out = ring
+                        .at(now(), &["--store", "memory:", "--json", "verify", &token])
+                        .code(1);
+                    assert_eq!(
+                        out.kind(),
+                        "disallowed_alg",
+                        "{key}.{form} {alg} iss {iss:?}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -188,7 +352,7 @@ fn keys_import_takes_every_public_form_and_refuses_secrets() {
     ] {
         let ring = Ring::new();
         let v = ring
-            .at(NOW, &["--json", "keys", "import", &fixture_str(name)])
+            .at(now(), &["--json", "keys", "import", &fixture_str(name)])
             .ok()
             .json();
         let imported = v["imported"].as_array().unwrap();
@@ -209,13 +373,16 @@ fn keys_import_takes_every_public_form_and_refuses_secrets() {
         ("a4-es512.pub.pem", 3, "bad_key"),
     ] {
         let out = ring
-            .at(NOW, &["--json", "keys", "import", &fixture_str(name)])
+            .at(now(), &["--json", "keys", "import", &fixture_str(name)])
             .code(code);
         assert_eq!(out.kind(), kind, "{name}");
     }
     // A set with one unsupported member imports the rest and says what it skipped.
     let out = ring
-        .at(NOW, &["keys", "import", &fixture_str("all.pub.jwks.json")])
+        .at(
+            now(),
+            &["keys", "import", &fixture_str("all.pub.jwks.json")],
+        )
         .ok();
     assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
     assert!(out.stderr.contains("P-521"), "{}", out.stderr);

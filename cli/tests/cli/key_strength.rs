@@ -7,7 +7,7 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{NOW, Ring, claims, hmac_token};
+use common::{Ring, claims, hmac_token, now};
 use serde_json::{Value, json};
 
 /// `tests/fixtures/weak_rsa.py ARGS` (python3); panics with its stderr when it fails.
@@ -28,11 +28,12 @@ fn weak_rsa(args: &[&str]) -> Value {
 
 /// `tollgate --store memory: --now NOW --json verify TOKEN ARGS`.
 fn verify(ring: &Ring, token: &str, args: &[&str]) -> common::Out {
+    let now = now().to_string();
     let mut all = vec![
         "--store",
         "memory:",
         "--now",
-        "1800000000",
+        now.as_str(),
         "--json",
         "verify",
         token,
@@ -130,7 +131,7 @@ fn weak_rsa_keys_are_refused_by_key_and_by_import() {
             let mut want = words.to_vec();
             want.push(file.rsplit('/').next().unwrap());
             bad_key(verify(&ring, &any_token, &["--key", file]), &want);
-            bad_key(ring.at(NOW, &["--json", "keys", "import", file]), &want);
+            bad_key(ring.at(now(), &["--json", "keys", "import", file]), &want);
         }
     }
     let private = ring.write("roca.key.pem", roca["pkcs8_pem"].as_str().unwrap());
@@ -149,7 +150,7 @@ fn keys_generate_makes_hmac_secrets_as_long_as_their_hash() {
         let kid = if i == 0 {
             ring.generate(alg)
         } else {
-            ring.rotate(NOW, &["--alg", alg])
+            ring.rotate(now(), &["--alg", alg])
         };
         assert_eq!(ring.hmac_secret(&kid).len(), len, "{alg}");
     }
@@ -172,7 +173,7 @@ fn a_keyring_file_edited_on_disk_is_refused_by_every_command() {
         &[&name, "20 bytes", "32-byte minimum"],
     );
     bad_key(
-        ring.at(NOW, &["--json", "keys", "list"]),
+        ring.at(now(), &["--json", "keys", "list"]),
         &[&name, "20 bytes"],
     );
 
@@ -180,7 +181,7 @@ fn a_keyring_file_edited_on_disk_is_refused_by_every_command() {
     jwk["key_ops"] = json!(["verify"]);
     std::fs::write(&file, jwk.to_string()).unwrap();
     bad_key(
-        ring.at(NOW, &["--json", "mint", "--sub", "alice"]),
+        ring.at(now(), &["--json", "mint", "--sub", "alice"]),
         &[&name, "key_ops", "\"sign\""],
     );
 }

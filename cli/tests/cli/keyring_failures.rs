@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{NOW, Out, Ring};
+use crate::common::{Out, Ring, now};
 
 fn assert_bad_key(out: Out, names: &Path) {
     let out = out.code(3);
@@ -18,12 +18,12 @@ fn assert_bad_key(out: Out, names: &Path) {
 /// Every command that reads the keyring, with a valid token for verify.
 fn keyring_commands(ring: &Ring, token: &str) -> Vec<Out> {
     vec![
-        ring.at(NOW, &["--json", "keys", "list"]),
-        ring.at(NOW, &["--json", "mint", "--sub", "alice"]),
+        ring.at(now(), &["--json", "keys", "list"]),
+        ring.at(now(), &["--json", "mint", "--sub", "alice"]),
         ring.verify(token, &[]),
-        ring.at(NOW, &["--json", "keys", "jwks"]),
-        ring.at(NOW, &["--json", "keys", "generate"]),
-        ring.at(NOW, &["--json", "keys", "rotate"]),
+        ring.at(now(), &["--json", "keys", "jwks"]),
+        ring.at(now(), &["--json", "keys", "generate"]),
+        ring.at(now(), &["--json", "keys", "rotate"]),
     ]
 }
 
@@ -48,7 +48,7 @@ fn hmac_key_file_0640_is_refused() {
     let hs = ring.generate("HS256");
     let file = ring.dir.join(format!("{hs}.jwk"));
     Ring::chmod(&file, 0o640);
-    assert_bad_key(ring.at(NOW, &["--json", "keys", "list"]), &file);
+    assert_bad_key(ring.at(now(), &["--json", "keys", "list"]), &file);
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn symlinked_key_file_is_refused() {
     let elsewhere = ring.path("elsewhere.pem");
     std::fs::rename(&file, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
-    assert_bad_key(ring.at(NOW, &["--json", "keys", "list"]), &file);
+    assert_bad_key(ring.at(now(), &["--json", "keys", "list"]), &file);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn missing_key_file() {
     let kid = ring.generate("EdDSA");
     let file = ring.dir.join(format!("{kid}.pem"));
     std::fs::remove_file(&file).unwrap();
-    assert_bad_key(ring.at(NOW, &["--json", "keys", "list"]), &file);
+    assert_bad_key(ring.at(now(), &["--json", "keys", "list"]), &file);
 }
 
 #[test]
@@ -144,13 +144,13 @@ fn missing_keyring_directory() {
     other.generate("EdDSA");
     let token = other.mint(&[]);
     for out in [
-        ring.at(NOW, &["--json", "keys", "list"]),
-        ring.at(NOW, &["--json", "mint", "--sub", "alice"]),
+        ring.at(now(), &["--json", "keys", "list"]),
+        ring.at(now(), &["--json", "mint", "--sub", "alice"]),
         ring.verify(&token, &[]),
-        ring.at(NOW, &["--json", "keys", "jwks"]),
-        ring.at(NOW, &["--json", "keys", "retire", "k"]),
-        ring.at(NOW, &["--json", "keys", "prune"]),
-        ring.at(NOW, &["--json", "keys", "export", "k"]),
+        ring.at(now(), &["--json", "keys", "jwks"]),
+        ring.at(now(), &["--json", "keys", "retire", "k"]),
+        ring.at(now(), &["--json", "keys", "prune"]),
+        ring.at(now(), &["--json", "keys", "export", "k"]),
     ] {
         assert_bad_key(out, &ring.dir);
     }
@@ -161,7 +161,7 @@ fn missing_keyring_directory() {
 fn keyring_path_that_is_a_file() {
     let ring = Ring::new();
     std::fs::write(&ring.dir, "not a dir").unwrap();
-    assert_bad_key(ring.at(NOW, &["--json", "keys", "list"]), &ring.dir);
+    assert_bad_key(ring.at(now(), &["--json", "keys", "list"]), &ring.dir);
 }
 
 #[test]
@@ -170,15 +170,17 @@ fn mint_without_an_active_key() {
     let kid = issuer.generate("EdDSA");
     let ring = Ring::new();
     let file = ring.write("k.jwk", issuer.export(&kid, &[]));
-    ring.at(NOW, &["keys", "import", &file]).ok();
-    let out = ring.at(NOW, &["--json", "mint", "--sub", "alice"]).code(3);
+    ring.at(now(), &["keys", "import", &file]).ok();
+    let out = ring
+        .at(now(), &["--json", "mint", "--sub", "alice"])
+        .code(3);
     assert_eq!(out.kind(), "bad_key");
 }
 
 #[test]
 fn human_error_goes_to_stderr_only() {
     let ring = Ring::new();
-    let out = ring.at(NOW, &["keys", "list"]).code(3);
+    let out = ring.at(now(), &["keys", "list"]).code(3);
     assert_eq!(out.stdout, "");
     assert!(out.stderr.starts_with("tollgate:"), "{}", out.stderr);
 }

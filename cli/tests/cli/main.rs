@@ -7,21 +7,31 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../../tests/common/http.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod http;
 #[path = "../../../tests/common/redis.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod redis_server;
+#[path = "../../../tests/common/serve.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod serve_process;
 
 mod durations;
 mod global;
 mod help;
 mod input;
 mod inspect;
+mod issuers;
 mod key_files;
 mod key_strength;
 mod keyring_failures;
 mod keys;
 mod mint;
+mod pyjwt;
+mod remote_issuer;
 mod revoke;
+mod rfc7515;
 mod serve;
 mod session;
 mod verify;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{NOW, Ring, is_uuid, run, segment, tollgate};
+use crate::common::{Ring, is_uuid, now, run, segment, tollgate};
 
 fn ring() -> Ring {
     let ring = Ring::new();
@@ -21,9 +21,9 @@ fn header_and_default_claims() {
     assert_eq!(header["alg"], "EdDSA");
     let c = segment(&token, 1);
     assert_eq!(c["sub"], "alice");
-    assert_eq!(c["iat"], NOW);
-    assert_eq!(c["nbf"], NOW);
-    assert_eq!(c["exp"], NOW + 15 * 60, "default ttl 15m");
+    assert_eq!(c["iat"], now());
+    assert_eq!(c["nbf"], now());
+    assert_eq!(c["exp"], now() + 15 * 60, "default ttl 15m");
     assert!(is_uuid(c["jti"].as_str().unwrap()), "{c}");
     assert!(is_uuid(c["sid"].as_str().unwrap()), "{c}");
     assert!(c.get("aud").is_none() && c.get("iss").is_none());
@@ -37,7 +37,7 @@ fn header_and_default_claims() {
 fn json_shape() {
     let ring = ring();
     let v = ring
-        .at(NOW, &["--json", "mint", "--sub", "bob", "--sid", "s9"])
+        .at(now(), &["--json", "mint", "--sub", "bob", "--sid", "s9"])
         .ok()
         .json();
     let token = v["token"].as_str().unwrap();
@@ -75,7 +75,7 @@ fn options() {
         r#"{"org":{"id":42},"tags":["x"]}"#,
     ]);
     let c = segment(&token, 1);
-    assert_eq!(c["exp"], NOW + 3600);
+    assert_eq!(c["exp"], now() + 3600);
     assert_eq!(c["aud"], json!(["api", "admin"]));
     assert_eq!(c["iss"], "https://auth.example");
     assert_eq!(c["sid"], "session-7");
@@ -105,15 +105,15 @@ fn one_audience_is_a_string() {
 fn ttl_bounds() {
     let ring = ring();
     let c = segment(&ring.mint(&["--ttl", "24h"]), 1);
-    assert_eq!(c["exp"], NOW + 86_400);
+    assert_eq!(c["exp"], now() + 86_400);
     let c = segment(&ring.mint(&["--ttl", "90s"]), 1);
-    assert_eq!(c["exp"], NOW + 90);
+    assert_eq!(c["exp"], now() + 90);
     let c = segment(&ring.mint(&["--ttl", "1h30m"]), 1);
-    assert_eq!(c["exp"], NOW + 5400);
+    assert_eq!(c["exp"], now() + 5400);
     // A bare number is refused since issue 16 (it was seconds); 0 is too short a lifetime.
     for bad in ["25h", "2d", "24h1s", "0s", "0", "90"] {
         let out = ring
-            .at(NOW, &["--json", "mint", "--sub", "a", "--ttl", bad])
+            .at(now(), &["--json", "mint", "--sub", "a", "--ttl", bad])
             .code(2);
         assert_eq!(out.kind(), "usage", "--ttl {bad}");
     }
@@ -125,7 +125,7 @@ fn bad_duration_is_usage() {
     for bad in ["soon", "15x", "-5m", "1.5h", ""] {
         let ttl = format!("--ttl={bad}");
         let out = ring
-            .at(NOW, &["--json", "mint", "--sub", "a", &ttl])
+            .at(now(), &["--json", "mint", "--sub", "a", &ttl])
             .code(2);
         assert_eq!(out.kind(), "usage", "--ttl {bad:?}");
     }
@@ -137,12 +137,15 @@ fn registered_claim_names_are_usage() {
     for name in ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid"] {
         let claim = format!("{name}=x");
         let out = ring
-            .at(NOW, &["--json", "mint", "--sub", "a", "--claim", &claim])
+            .at(now(), &["--json", "mint", "--sub", "a", "--claim", &claim])
             .code(2);
         assert_eq!(out.kind(), "usage", "--claim {claim}");
         let claims = format!(r#"{{"{name}":1}}"#);
         let out = ring
-            .at(NOW, &["--json", "mint", "--sub", "a", "--claims", &claims])
+            .at(
+                now(),
+                &["--json", "mint", "--sub", "a", "--claims", &claims],
+            )
             .code(2);
         assert_eq!(out.kind(), "usage", "--claims {claims}");
     }
@@ -158,13 +161,13 @@ fn malformed_claim_options_are_usage() {
     ] {
         let mut all = vec!["--json", "mint", "--sub", "a"];
         all.extend_from_slice(&args);
-        let out = ring.at(NOW, &all).code(2);
+        let out = ring.at(now(), &all).code(2);
         assert_eq!(out.kind(), "usage", "{args:?}");
     }
-    let out = ring.at(NOW, &["--json", "mint", "--sub", ""]).code(2);
+    let out = ring.at(now(), &["--json", "mint", "--sub", ""]).code(2);
     assert_eq!(out.kind(), "usage", "empty subject");
     // --sub is required (a clap usage error).
-    ring.at(NOW, &["mint"]).code(2);
+    ring.at(now(), &["mint"]).code(2);
 }
 
 #[test]
@@ -176,13 +179,13 @@ fn kid_option_must_name_the_active_key() {
     assert_eq!(segment(&token, 0)["kid"], active.as_str());
     let out = ring
         .at(
-            NOW,
+            now(),
             &["--json", "mint", "--sub", "a", &format!("--kid={next}")],
         )
         .code(2);
     assert_eq!(out.kind(), "usage");
     let out = ring
-        .at(NOW, &["--json", "mint", "--sub", "a", "--kid=nope"])
+        .at(now(), &["--json", "mint", "--sub", "a", "--kid=nope"])
         .code(2);
     assert_eq!(out.kind(), "usage");
 }
@@ -194,7 +197,7 @@ fn issuer_and_audience_from_env_and_global_options() {
         .cmd()
         .env("TOLLGATE_ISSUER", "https://env.example")
         .env("TOLLGATE_AUDIENCE", "env-api")
-        .args(["--now", &NOW.to_string(), "mint", "--sub", "alice"]))
+        .args(["--now", &now().to_string(), "mint", "--sub", "alice"]))
     .ok();
     let token = out.stdout.trim().to_string();
     let c = segment(&token, 1);
@@ -206,7 +209,7 @@ fn issuer_and_audience_from_env_and_global_options() {
         .cmd()
         .env("TOLLGATE_ISSUER", "https://env.example")
         .env("TOLLGATE_AUDIENCE", "env-api")
-        .args(["--now", &NOW.to_string(), "--json", "verify", &token]))
+        .args(["--now", &now().to_string(), "--json", "verify", &token]))
     .ok();
     assert_eq!(verified.json()["valid"], true);
     // Without them the audience is unexpected.
@@ -215,7 +218,7 @@ fn issuer_and_audience_from_env_and_global_options() {
         .cmd()
         .env("TOLLGATE_ISSUER", "https://other.example")
         .env("TOLLGATE_AUDIENCE", "env-api")
-        .args(["--now", &NOW.to_string(), "--json", "verify", &token]))
+        .args(["--now", &now().to_string(), "--json", "verify", &token]))
     .code(1);
     assert_eq!(wrong.kind(), "bad_issuer");
 
@@ -226,7 +229,7 @@ fn issuer_and_audience_from_env_and_global_options() {
         .env("TOLLGATE_AUDIENCE", "env-api")
         .args([
             "--now",
-            &NOW.to_string(),
+            &now().to_string(),
             "mint",
             "--sub",
             "alice",
@@ -253,13 +256,13 @@ fn keys_from_env() {
     let out = run(tollgate()
         .current_dir(ring.tmp.path())
         .env("TOLLGATE_KEYS", &ring.dir)
-        .args(["--now", &NOW.to_string(), "mint", "--sub", "alice"]))
+        .args(["--now", &now().to_string(), "mint", "--sub", "alice"]))
     .ok();
     ring.verify(out.stdout.trim(), &[]).ok();
     // The default keyring is ./keys.
     let out = run(tollgate().current_dir(ring.tmp.path()).args([
         "--now",
-        &NOW.to_string(),
+        &now().to_string(),
         "mint",
         "--sub",
         "alice",

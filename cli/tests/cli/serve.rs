@@ -1,7 +1,7 @@
 //! `tollgate serve` arguments checked before anything starts. (The service itself is tested
 //! as a running process in the root `tests/server.rs` and `tests/session_http.rs`.)
 
-use crate::common::{NOW, Ring};
+use crate::common::{Ring, now};
 
 #[test]
 fn issue_17_trusted_origins_that_never_match_are_usage_errors() {
@@ -16,7 +16,7 @@ fn issue_17_trusted_origins_that_never_match_are_usage_errors() {
     ] {
         let out = ring
             .at(
-                NOW,
+                now(),
                 &[
                     "--json",
                     "--store",

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use serde_json::{Value, json};
 
 use crate::common::{
-    NOW, Ring, b64, bin, claims, ed25519_token, flip_signature, hmac_token, hmac_token_raw, run,
+    Ring, b64, bin, claims, ed25519_token, flip_signature, hmac_token, hmac_token_raw, now, run,
     segment, tollgate,
 };
 
@@ -44,7 +44,7 @@ fn success_json_shape() {
 fn success_human_output() {
     let ring = ring();
     let token = ring.mint(&[]);
-    let out = ring.at(NOW, &["verify", &token]).ok();
+    let out = ring.at(now(), &["verify", &token]).ok();
     let claims: Value = serde_json::from_str(&out.stdout).expect("claims on stdout");
     assert_eq!(claims["sub"], "alice");
     assert!(out.stderr.contains("valid"), "{}", out.stderr);
@@ -57,14 +57,14 @@ fn token_from_argument_stdin_and_file() {
     ring.verify(&token, &[]).ok();
     // `-` reads stdin, as in `tollgate mint | tollgate verify -`.
     let piped = ring.mint(&[]) + "\n";
-    let out = ring.stdin(NOW, &["--json", "verify", "-"], &piped).ok();
+    let out = ring.stdin(now(), &["--json", "verify", "-"], &piped).ok();
     assert_eq!(out.json()["valid"], true);
     // No argument reads stdin too.
-    ring.stdin(NOW, &["verify"], &piped).ok();
+    ring.stdin(now(), &["verify"], &piped).ok();
     // @FILE.
     let file = ring.write("token.jwt", format!("{token}\n"));
     let out = ring
-        .at(NOW, &["--json", "verify", &format!("@{file}")])
+        .at(now(), &["--json", "verify", &format!("@{file}")])
         .ok();
     assert_eq!(out.json()["claims"]["jti"], segment(&token, 1)["jti"]);
 }
@@ -72,15 +72,16 @@ fn token_from_argument_stdin_and_file() {
 #[test]
 fn mint_piped_into_verify() {
     let ring = ring();
+    let now = now().to_string();
     let mut mint = std::process::Command::new(bin())
-        .args(["--keys", ring.dir.to_str().unwrap(), "--now", "1800000000"])
+        .args(["--keys", ring.dir.to_str().unwrap(), "--now", now.as_str()])
         .args(["mint", "--sub", "alice"])
         .env_remove("TOLLGATE_KEYS")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let verify = std::process::Command::new(bin())
-        .args(["--keys", ring.dir.to_str().unwrap(), "--now", "1800000000"])
+        .args(["--keys", ring.dir.to_str().unwrap(), "--now", now.as_str()])
         .args(["--json", "verify", "-"])
         .env_remove("TOLLGATE_KEYS")
         .stdin(mint.stdout.take().unwrap())
@@ -95,12 +96,14 @@ fn mint_piped_into_verify() {
 #[test]
 fn missing_token_input_is_usage() {
     let ring = ring();
-    let out = ring.stdin(NOW, &["--json", "verify", "-"], "  \n").code(2);
+    let out = ring
+        .stdin(now(), &["--json", "verify", "-"], "  \n")
+        .code(2);
     assert_eq!(out.kind(), "usage");
     let missing = ring.path("nope.jwt");
     let out = ring
         .at(
-            NOW,
+            now(),
             &[
                 "--json",
                 "verify",
@@ -115,14 +118,14 @@ fn missing_token_input_is_usage() {
 fn rejection_json_shape() {
     let ring = ring();
     let token = ring.mint(&[]);
-    let out = ring.verify_at(NOW + 3600, &token, &[]).code(1);
+    let out = ring.verify_at(now() + 3600, &token, &[]).code(1);
     let v = out.json();
     assert_eq!(v["valid"], false);
     let error = v["error"].as_object().expect("error object");
     assert_eq!(error["kind"], "expired");
     assert!(!error["message"].as_str().unwrap().is_empty());
-    assert_eq!(error["exp"], NOW + 900);
-    assert_eq!(error["now"], NOW + 3600);
+    assert_eq!(error["exp"], now() + 900);
+    assert_eq!(error["now"], now() + 3600);
     assert!(v.get("errors").is_none(), "one failure, no errors array");
     assert!(out.stderr.contains("tollgate:"), "reason on stderr too");
 }
@@ -131,7 +134,7 @@ fn rejection_json_shape() {
 fn human_rejection_has_empty_stdout() {
     let ring = ring();
     let token = ring.mint(&[]);
-    let out = ring.at(NOW + 3600, &["verify", &token]).code(1);
+    let out = ring.at(now() + 3600, &["verify", &token]).code(1);
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("expired"), "{}", out.stderr);
 }
@@ -142,7 +145,7 @@ fn multiple_failures_report_all_first_is_error() {
     let token = ring.mint(&["--aud", "api", "--iss", "me"]);
     // Before nbf and iat, wrong audience and issuer.
     let v = ring
-        .verify_at(NOW - 3600, &token, &["--aud", "web", "--iss", "you"])
+        .verify_at(now() - 3600, &token, &["--aud", "web", "--iss", "you"])
         .code(1)
         .json();
     let errors = v["errors"].as_array().expect("errors array");
@@ -228,7 +231,7 @@ fn unsigned_payload_that_is_not_strict_base64url_is_malformed() {
         format!("{h}.{p}!.{s}"),
     ] {
         // inspect, which decodes without verifying, already says malformed.
-        let inspected = ring.at(NOW, &["--json", "inspect", &case]).code(1);
+        let inspected = ring.at(now(), &["--json", "inspect", &case]).code(1);
         assert_eq!(inspected.kind(), "malformed");
         assert_eq!(ring.verify(&case, &[]).code(1).kind(), "malformed");
     }
@@ -238,7 +241,7 @@ fn unsigned_payload_that_is_not_strict_base64url_is_malformed() {
 fn oversized_token_from_stdin() {
     let ring = ring();
     let out = ring
-        .stdin(NOW, &["--json", "verify", "-"], &"a".repeat(20_000))
+        .stdin(now(), &["--json", "verify", "-"], &"a".repeat(20_000))
         .code(1);
     assert_eq!(out.kind(), "malformed");
 }
@@ -352,9 +355,9 @@ fn key_option_with_pem_jwk_jwks_and_secret() {
     let issuer = Ring::new();
     let ed = issuer.generate("EdDSA");
     let ed_token = issuer.mint(&[]);
-    let rs = issuer.rotate(NOW, &["--alg", "PS256"]);
+    let rs = issuer.rotate(now(), &["--alg", "PS256"]);
     let rs_token = issuer.mint(&[]);
-    let hs = issuer.rotate(NOW, &["--alg", "HS384"]);
+    let hs = issuer.rotate(now(), &["--alg", "HS384"]);
     let hs_token = issuer.mint(&[]);
 
     // No keyring: --keys points nowhere.
@@ -509,8 +512,8 @@ fn retired_kid() {
     let ring = ring();
     let old = ring.list()[0]["kid"].as_str().unwrap().to_string();
     let token = ring.mint(&[]);
-    ring.rotate(NOW, &[]);
-    ring.at(NOW, &["keys", "retire", "--", &old]).ok();
+    ring.rotate(now(), &[]);
+    ring.at(now(), &["keys", "retire", "--", &old]).ok();
     let out = ring.verify(&token, &[]).code(1);
     assert_eq!(out.kind(), "retired_kid");
 }
@@ -519,10 +522,11 @@ fn retired_kid() {
 fn expired_and_leeway() {
     let ring = ring();
     let token = ring.mint(&[]);
-    let exp = NOW + 900;
-    // Default leeway 30s.
-    ring.verify_at(exp + 30, &token, &[]).ok();
-    let v = ring.verify_at(exp + 31, &token, &[]).code(1).json();
+    let exp = now() + 900;
+    // Default leeway 30s; expired iff now >= exp + leeway (issue 8: the boundary second is
+    // expired).
+    ring.verify_at(exp + 29, &token, &[]).ok();
+    let v = ring.verify_at(exp + 30, &token, &[]).code(1).json();
     assert_eq!(v["error"]["kind"], "expired");
     // --leeway.
     ring.verify_at(exp + 100, &token, &["--leeway", "2m"]).ok();
@@ -532,12 +536,23 @@ fn expired_and_leeway() {
             .kind(),
         "expired"
     );
-    ring.verify_at(exp, &token, &["--leeway", "0"]).ok();
+    ring.verify_at(exp - 1, &token, &["--leeway", "0"]).ok();
     assert_eq!(
-        ring.verify_at(exp + 1, &token, &["--leeway", "0s"])
+        ring.verify_at(exp, &token, &["--leeway", "0s"])
             .code(1)
             .kind(),
         "expired"
+    );
+    // Up to the store's maximum leeway (5m by default), and no further: revocations are kept
+    // only that long past a token's expiry (issue 8).
+    ring.verify_at(exp + 299, &token, &["--leeway", "5m"]).ok();
+    let out = ring.verify_at(exp, &token, &["--leeway", "6m"]).code(2);
+    assert_eq!(out.kind(), "usage");
+    assert!(
+        out.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_leeway")
     );
 }
 
@@ -545,12 +560,12 @@ fn expired_and_leeway() {
 fn not_yet_valid_and_issued_in_future() {
     let ring = ring();
     let token = ring.mint(&[]);
-    ring.verify_at(NOW - 30, &token, &[]).ok();
-    let v = ring.verify_at(NOW - 31, &token, &[]).code(1).json();
+    ring.verify_at(now() - 30, &token, &[]).ok();
+    let v = ring.verify_at(now() - 31, &token, &[]).code(1).json();
     assert_eq!(v["error"]["kind"], "not_yet_valid");
-    assert_eq!(v["error"]["nbf"], NOW);
+    assert_eq!(v["error"]["nbf"], now());
     assert_eq!(v["errors"][1]["kind"], "issued_in_future");
-    ring.verify_at(NOW - 100, &token, &["--leeway", "100s"])
+    ring.verify_at(now() - 100, &token, &["--leeway", "100s"])
         .ok();
 }
 
@@ -559,11 +574,11 @@ fn issued_in_future_alone() {
     let (ring, kid, secret) = hmac_ring();
     let mut c = claims();
     c.as_object_mut().unwrap().remove("nbf");
-    c["iat"] = json!(NOW + 3600);
+    c["iat"] = json!(now() + 3600);
     let token = hmac_token("HS256", &secret, &header(&kid), &c);
     let v = ring.verify(&token, &[]).code(1).json();
     assert_eq!(v["error"]["kind"], "issued_in_future");
-    assert_eq!(v["error"]["iat"], NOW + 3600);
+    assert_eq!(v["error"]["iat"], now() + 3600);
     assert!(v.get("errors").is_none());
 }
 
@@ -644,7 +659,7 @@ fn strict_payload_and_header() {
     let h = header(&kid).to_string();
     // exp must be a number.
     let mut c = claims();
-    c["exp"] = json!((NOW + 900).to_string());
+    c["exp"] = json!((now() + 900).to_string());
     let token = hmac_token("HS256", &secret, &header(&kid), &c);
     assert_eq!(ring.verify(&token, &[]).code(1).kind(), "malformed");
     // A duplicated member name.
@@ -690,18 +705,19 @@ fn embedded_header_keys_are_not_trusted() {
 fn usage_errors() {
     let ring = ring();
     let token = ring.mint(&[]);
-    ring.at(NOW, &["verify", &token, "--bogus"]).code(2);
-    ring.at(NOW, &["verify", &token, "--alg", "none"]).code(2);
-    ring.at(NOW, &["verify", &token, "--alg", "RS1"]).code(2);
+    ring.at(now(), &["verify", &token, "--bogus"]).code(2);
+    ring.at(now(), &["verify", &token, "--alg", "none"]).code(2);
+    ring.at(now(), &["verify", &token, "--alg", "RS1"]).code(2);
     let out = ring
-        .at(NOW, &["--json", "verify", &token, "--leeway", "soon"])
+        .at(now(), &["--json", "verify", &token, "--leeway", "soon"])
         .code(2);
     assert_eq!(out.kind(), "usage");
     assert!(
         out.json().get("valid").is_none(),
         "a usage error is not a verdict"
     );
-    ring.at(NOW, &["verify", &token, "--leeway", "-5s"]).code(2);
+    ring.at(now(), &["verify", &token, "--leeway", "-5s"])
+        .code(2);
     ring.run(&["--now", "yesterday", "verify", &token]).code(2);
     run(tollgate().arg("frobnicate")).code(2);
     run(&mut tollgate()).code(2);
@@ -715,7 +731,7 @@ fn parser_usage_errors_are_json_under_json() {
         vec!["--json", "verify", &token, "--alg", "none"],
         vec!["--json", "verify", &token, "--bogus"],
     ] {
-        let out = ring.at(NOW, &args).code(2);
+        let out = ring.at(now(), &args).code(2);
         assert_eq!(out.kind(), "usage", "{args:?}");
     }
 }
@@ -725,7 +741,7 @@ fn malformed_store_url_is_usage() {
     let ring = ring();
     let token = ring.mint(&[]);
     let out = ring
-        .at(NOW, &["--json", "--store", "bogus://x", "verify", &token])
+        .at(now(), &["--json", "--store", "bogus://x", "verify", &token])
         .code(2);
     assert_eq!(out.kind(), "usage");
     assert!(out.all().contains("sqlite:"), "names the accepted schemes");
@@ -742,11 +758,11 @@ fn errors_never_echo_the_token() {
     other.generate("EdDSA");
     let foreign = other.mint(&[]);
     let outs = [
-        (token.clone(), ring.verify_at(NOW + 3600, &token, &[])),
-        (token.clone(), ring.at(NOW, &["verify", &token])),
+        (token.clone(), ring.verify_at(now() + 3600, &token, &[])),
+        (token.clone(), ring.at(now(), &["verify", &token])),
         (token.clone(), ring.verify(&token, &["--aud", "web"])),
         (padded.clone(), ring.verify(&padded, &[])),
-        (padded.clone(), ring.at(NOW, &["inspect", &padded])),
+        (padded.clone(), ring.at(now(), &["inspect", &padded])),
         (flipped.clone(), ring.verify(&flipped, &[])),
         (foreign.clone(), ring.verify(&foreign, &[])),
     ];

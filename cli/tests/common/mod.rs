@@ -12,8 +12,19 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The fixed instant every time-dependent test runs at (2027-01-15T08:00:00Z).
-pub const NOW: i64 = 1_800_000_000;
+/// The instant every time-dependent test of this binary runs at: the real clock when the binary
+/// started (stores keep entries on the real clock, so a fixed date would make tests fail once
+/// it passed), on a whole minute so that formatted times read simply.
+pub fn now() -> i64 {
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs() as i64;
+        real - real % 60
+    })
+}
 
 /// Environment variables that would change what the binary does; removed from every command.
 const ENV: [&str; 12] = [
@@ -160,7 +171,7 @@ impl Ring {
         run(self.cmd().args(args))
     }
 
-    /// Runs `tollgate --keys <dir> --now NOW ARGS`.
+    /// Runs `tollgate --keys <dir> --now now() ARGS`.
     pub fn at(&self, now: i64, args: &[&str]) -> Out {
         run(self.cmd().arg("--now").arg(now.to_string()).args(args))
     }
@@ -175,10 +186,10 @@ impl Ring {
             .write_stdin(stdin))
     }
 
-    /// `keys generate --alg ALG` at NOW; returns the kid.
+    /// `keys generate --alg ALG` at now(); returns the kid.
     pub fn generate(&self, alg: &str) -> String {
         let out = self
-            .at(NOW, &["--json", "keys", "generate", "--alg", alg])
+            .at(now(), &["--json", "keys", "generate", "--alg", alg])
             .ok();
         out.json()["kid"].as_str().expect("kid").to_string()
     }
@@ -201,9 +212,9 @@ impl Ring {
         token
     }
 
-    /// `mint --sub alice ARGS` at NOW.
+    /// `mint --sub alice ARGS` at now().
     pub fn mint(&self, extra: &[&str]) -> String {
-        self.mint_at(NOW, extra)
+        self.mint_at(now(), extra)
     }
 
     /// `verify --json TOKEN ARGS` at `now`.
@@ -213,14 +224,14 @@ impl Ring {
         self.at(now, &args)
     }
 
-    /// `verify --json TOKEN ARGS` at NOW.
+    /// `verify --json TOKEN ARGS` at now().
     pub fn verify(&self, token: &str, extra: &[&str]) -> Out {
-        self.verify_at(NOW, token, extra)
+        self.verify_at(now(), token, extra)
     }
 
     /// `keys list --json`: the key entries.
     pub fn list(&self) -> Vec<Value> {
-        let out = self.at(NOW, &["--json", "keys", "list"]).ok();
+        let out = self.at(now(), &["--json", "keys", "list"]).ok();
         out.json()["keys"].as_array().expect("keys array").clone()
     }
 
@@ -332,13 +343,13 @@ pub fn ed25519_token(pkcs8: &[u8], header: &Value, claims: &Value) -> String {
     format!("{input}.{}", b64(sig.as_ref()))
 }
 
-/// Valid access-token claims at NOW for `sub` alice (15 minutes).
+/// Valid access-token claims at now() for `sub` alice (15 minutes).
 pub fn claims() -> Value {
     serde_json::json!({
         "sub": "alice",
-        "iat": NOW,
-        "nbf": NOW,
-        "exp": NOW + 900,
+        "iat": now(),
+        "nbf": now(),
+        "exp": now() + 900,
         "jti": "5f0c8a52-3d5e-4a8f-9d55-0c1f2f0b6a11",
         "sid": "s-1",
     })

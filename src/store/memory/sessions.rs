@@ -5,10 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::MemoryStore;
 use crate::error::Result;
-use crate::store::{Revocation, Scope};
-use crate::store::{RotateOutcome, Rotation, SessionRecord, SessionStore};
+use crate::keys::Namespace;
+use crate::store::session::check_user_revocation;
+use crate::store::{
+    Ended, Entry, EntryKey, NewSession, Revocation, RotateOutcome, Rotation, Scope, SessionRecord,
+    SessionStore,
+};
 
-/// Session records by sid, and the sids of each user.
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
     families: HashMap<String, SessionRecord>,
@@ -39,43 +42,46 @@ impl Sessions {
         }
         expired.len() as u64
     }
+
+    fn live_sids(&self, sub: &str, now: i64) -> Vec<String> {
+        self.by_user
+            .get(sub)
+            .into_iter()
+            .flatten()
+            .filter(|sid| self.families.get(*sid).is_some_and(|r| r.is_live(now)))
+            .cloned()
+            .collect()
+    }
 }
 
 impl MemoryStore {
-    fn session_revoked(&self, sid: &str, now: i64) -> bool {
-        self.read().maps[Scope::Session.index()]
-            .get(sid)
-            .is_some_and(|&(_, expires_at)| expires_at > now)
-    }
-
-    /// Ends one record under the sessions lock; returns it if it was live.
+    /// Ends `sid` under the sessions lock: the end rule, and its revocation when it ends now.
     fn end_locked(
         &self,
         sessions: &mut Sessions,
         sid: &str,
-        sub: Option<&str>,
-        revocation_expires_at: i64,
+        owner: Option<&str>,
         now: i64,
-    ) -> Option<SessionRecord> {
-        let record = sessions.families.get_mut(sid)?;
-        if sub.is_some_and(|sub| sub != record.sub) {
-            return None;
+    ) -> Ended {
+        let Some(record) = sessions.families.get_mut(sid) else {
+            return Ended::Missing;
+        };
+        if owner.is_some_and(|owner| owner != record.sub) {
+            return Ended::Missing;
         }
-        let was_live = record.is_live(now);
-        if was_live {
-            record.ended_at = Some(now);
+        if !record.end(now) {
+            return Ended::Already(record.clone());
         }
         let ended = record.clone();
-        self.store_entry(
-            &Revocation::new(Scope::Session, sid, now, revocation_expires_at),
-            now,
-        );
-        was_live.then_some(ended)
+        self.store_entry(&ended.revocation(now, self.inner.max_leeway), now);
+        Ended::Now(ended)
     }
 }
 
 impl SessionStore for MemoryStore {
-    async fn create_session(&self, record: &SessionRecord, now: i64) -> Result<()> {
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRecord> {
+        let now = self.inner.clock.now();
+        let record = session.record(now);
         let mut sessions = self.sessions();
         sessions.purge(now);
         sessions
@@ -84,13 +90,15 @@ impl SessionStore for MemoryStore {
             .or_default()
             .insert(record.sid.clone());
         sessions.families.insert(record.sid.clone(), record.clone());
-        Ok(())
+        Ok(record)
     }
 
-    async fn rotate_session(&self, rotation: &Rotation, now: i64) -> Result<RotateOutcome> {
+    async fn rotate_session(&self, rotation: &Rotation) -> Result<RotateOutcome> {
+        let now = self.inner.clock.now();
         let mut sessions = self.sessions();
         let record = sessions.families.get(&rotation.sid).cloned();
-        let revoked = self.session_revoked(&rotation.sid, now);
+        let key = EntryKey::new(&Namespace::Own, Scope::Session, &rotation.sid);
+        let revoked = self.live(&key, now).is_some();
         let outcome = rotation.apply(record, revoked, now);
         match &outcome {
             RotateOutcome::Rotated(record) => {
@@ -98,20 +106,24 @@ impl SessionStore for MemoryStore {
             }
             RotateOutcome::Reused(record) => {
                 sessions.families.insert(record.sid.clone(), record.clone());
-                let entry = Revocation::new(
-                    Scope::Session,
-                    record.sid.as_str(),
-                    now,
-                    rotation.revocation_expires_at,
-                );
-                self.store_entry(&entry, now);
+                self.store_entry(&record.revocation(now, self.inner.max_leeway), now);
             }
             RotateOutcome::Grace(_) | RotateOutcome::Unknown => {}
         }
         Ok(outcome)
     }
 
-    async fn session(&self, sid: &str, now: i64) -> Result<Option<SessionRecord>> {
+    async fn mark_undelivered(&self, sid: &str, generation: u64, undelivered: bool) -> Result<()> {
+        if let Some(record) = self.sessions().families.get_mut(sid)
+            && record.generation == generation
+        {
+            record.undelivered = undelivered.then_some(generation);
+        }
+        Ok(())
+    }
+
+    async fn session(&self, sid: &str) -> Result<Option<SessionRecord>> {
+        let now = self.inner.clock.now();
         Ok(self
             .sessions()
             .families
@@ -120,60 +132,56 @@ impl SessionStore for MemoryStore {
             .cloned())
     }
 
-    async fn user_sessions(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>> {
+    async fn user_sessions(&self, sub: &str) -> Result<Vec<SessionRecord>> {
+        let now = self.inner.clock.now();
         let sessions = self.sessions();
-        let Some(sids) = sessions.by_user.get(sub) else {
-            return Ok(Vec::new());
-        };
-        Ok(sids
+        Ok(sessions
+            .live_sids(sub, now)
             .iter()
-            .filter_map(|sid| sessions.families.get(sid))
-            .filter(|r| r.is_live(now))
-            .cloned()
+            .filter_map(|sid| sessions.families.get(sid).cloned())
             .collect())
     }
 
-    async fn end_session(
-        &self,
-        sid: &str,
-        sub: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<Option<SessionRecord>> {
+    async fn end_session(&self, sid: &str, owner: Option<&str>) -> Result<Ended> {
+        let now = self.inner.clock.now();
         let mut sessions = self.sessions();
-        Ok(self.end_locked(&mut sessions, sid, sub, revocation_expires_at, now))
+        Ok(self.end_locked(&mut sessions, sid, owner, now))
     }
 
-    async fn end_user_sessions(
-        &self,
-        sub: &str,
-        keep: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<u64> {
+    async fn revoke_user(&self, revocation: &Revocation) -> Result<(Entry, Vec<SessionRecord>)> {
+        check_user_revocation(revocation)?;
+        let now = self.inner.clock.now();
+        // One lock over the entry and the sessions: a login either comes before (and is ended)
+        // or after (and is not covered).
         let mut sessions = self.sessions();
-        let sids: Vec<String> = sessions
-            .by_user
-            .get(sub)
-            .into_iter()
-            .flatten()
-            .filter(|sid| Some(sid.as_str()) != keep)
-            .filter(|sid| sessions.families.get(*sid).is_some_and(|r| r.is_live(now)))
-            .cloned()
-            .collect();
-        let mut ended = 0;
-        for sid in &sids {
-            if self
-                .end_locked(&mut sessions, sid, Some(sub), revocation_expires_at, now)
-                .is_some()
+        let entry = self.store_entry(revocation, now);
+        let mut ended = Vec::new();
+        for sid in sessions.live_sids(&revocation.id, now) {
+            if let Ended::Now(record) =
+                self.end_locked(&mut sessions, &sid, Some(&revocation.id), now)
             {
-                ended += 1;
+                ended.push(record);
+            }
+        }
+        Ok((entry, ended))
+    }
+
+    async fn end_user_sessions(&self, sub: &str, keep: Option<&str>) -> Result<Vec<SessionRecord>> {
+        let now = self.inner.clock.now();
+        let mut sessions = self.sessions();
+        let mut ended = Vec::new();
+        for sid in sessions.live_sids(sub, now) {
+            if Some(sid.as_str()) == keep {
+                continue;
+            }
+            if let Ended::Now(record) = self.end_locked(&mut sessions, &sid, Some(sub), now) {
+                ended.push(record);
             }
         }
         Ok(ended)
     }
 
-    async fn purge_sessions(&self, now: i64) -> Result<u64> {
-        Ok(self.sessions().purge(now))
+    async fn purge_sessions(&self) -> Result<u64> {
+        Ok(self.sessions().purge(self.inner.clock.now()))
     }
 }

@@ -5,24 +5,63 @@ use redis::aio::ConnectionLike;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
+use super::layout::parse_value;
 use super::{Conn, RedisStore, bounded, redis_error};
+use crate::clock::Clock;
 use crate::error::Result;
-use crate::store::{Revocation, Scope};
+use crate::store::Entry;
 
 /// Keys fetched per `SCAN` step and per `GET`/`PTTL` pipeline while listing.
 const SCAN_BATCH: usize = 1000;
 
+/// One key found by a scan: its name, value (`None` if it expired meanwhile) and PTTL.
+pub(super) type Scanned = (Vec<u8>, Option<Vec<u8>>, i64);
+
 impl RedisStore {
     /// Every live entry, from the single node or from every master of the cluster.
-    pub(super) async fn list_all(&self, now: i64) -> Result<Vec<Revocation>> {
+    pub(super) async fn list_all(&self) -> Result<Vec<Entry>> {
+        let now = Clock::System.now();
+        let pattern = self.scan_pattern();
+        let scanned = self
+            .scan_values(&pattern, |k| self.parse_entry_key(k).is_some())
+            .await?;
+        let mut out = Vec::with_capacity(scanned.len());
+        for (name, value, pttl) in scanned {
+            let (Some(key), Some(value)) = (self.parse_entry_key(&name), value) else {
+                continue;
+            };
+            let Some((revoked_at, stamp, expires_at)) = parse_value(&value) else {
+                continue;
+            };
+            if pttl == -2 || expires_at <= now {
+                continue;
+            }
+            out.push(Entry {
+                key,
+                revoked_at,
+                stamp,
+                expires_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every key matching `pattern` that `accept`s, with its value and PTTL, from the single
+    /// node or from every master of the cluster.
+    pub(super) async fn scan_values(
+        &self,
+        pattern: &str,
+        accept: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Scanned>> {
         let mut out = Vec::new();
         match &self.inner.conn {
-            Conn::Node(_) => self.list_node(None, now, &mut out).await?,
+            Conn::Node(_) => self.scan_node(None, pattern, &accept, &mut out).await?,
             Conn::Cluster(c) => {
                 let mut conn = c.clone();
                 for (host, port) in self.masters(&mut conn).await? {
                     let route = SingleNodeRoutingInfo::ByAddress { host, port };
-                    self.list_node(Some(route), now, &mut out).await?;
+                    self.scan_node(Some(route), pattern, &accept, &mut out)
+                        .await?;
                 }
             }
         }
@@ -45,23 +84,23 @@ impl RedisStore {
         Ok(parse_cluster_nodes(&text))
     }
 
-    /// Lists the entries held by one node (`route`) or by the single node (`None`).
-    async fn list_node(
+    /// Scans one node (`route`) or the single node (`None`).
+    async fn scan_node(
         &self,
         route: Option<SingleNodeRoutingInfo>,
-        now: i64,
-        out: &mut Vec<Revocation>,
+        pattern: &str,
+        accept: &impl Fn(&[u8]) -> bool,
+        out: &mut Vec<Scanned>,
     ) -> Result<()> {
         let url = &self.inner.url;
         let timeout = self.inner.parsed.timeout;
-        let pattern = format!("{}*", self.inner.parsed.prefix);
         let mut conn = self.inner.conn.clone();
         let mut cursor: u64 = 0;
         loop {
             let mut scan = redis::cmd("SCAN");
             scan.arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(SCAN_BATCH);
             let value = bounded(url, timeout, async {
@@ -77,13 +116,10 @@ impl RedisStore {
             .await?;
             let (next, keys): (u64, Vec<Vec<u8>>) =
                 redis::from_redis_value(value).map_err(|e| self.error(e.into()))?;
-            let keys: Vec<(Vec<u8>, Scope, String)> = keys
-                .into_iter()
-                .filter_map(|k| self.parse_key(&k).map(|(scope, id)| (k, scope, id)))
-                .collect();
+            let keys: Vec<Vec<u8>> = keys.into_iter().filter(|k| accept(k)).collect();
             if !keys.is_empty() {
                 let mut pipe = redis::pipe();
-                for (key, _, _) in &keys {
+                for key in &keys {
                     pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
                 }
                 let count = keys.len() * 2;
@@ -98,25 +134,12 @@ impl RedisStore {
                     }
                 })
                 .await?;
-                for ((_, scope, id), pair) in keys.into_iter().zip(values.chunks(2)) {
-                    let revoked_at: Option<i64> = redis::from_redis_value(pair[0].clone())
+                for (key, pair) in keys.into_iter().zip(values.chunks(2)) {
+                    let value: Option<Vec<u8>> = redis::from_redis_value(pair[0].clone())
                         .map_err(|e| self.error(e.into()))?;
                     let pttl: i64 = redis::from_redis_value(pair[1].clone())
                         .map_err(|e| self.error(e.into()))?;
-                    let Some(revoked_at) = revoked_at else {
-                        continue; // expired between SCAN and GET
-                    };
-                    let expires_at = match pttl {
-                        -2 => continue,
-                        -1 => i64::MAX,
-                        ms => now.saturating_add((ms + 999) / 1000),
-                    };
-                    out.push(Revocation {
-                        scope,
-                        id,
-                        revoked_at,
-                        expires_at,
-                    });
+                    out.push((key, value, pttl));
                 }
             }
             cursor = next;

@@ -1,45 +1,50 @@
 //! The distributed store: Redis (one node, `redis://`/`rediss://`) and Redis Cluster
 //! (`redis+cluster://`).
 //!
-//! # Key layout
+//! # Key layout (version 2)
 //!
-//! One key per revoked item, with a TTL of `expires_at - now` seconds (at least 1), whose value
-//! is `revoked_at` (an integer, which Redis stores in 16 bytes). Keys are short, since the
-//! denylist's memory is mostly key names: a token id that is a canonical (lower-case, hyphenated)
-//! UUID, as tollgate mints them, is packed into its 16 raw bytes (a 24-byte key with the default
-//! prefix, instead of 44):
+//! One key per entry, named by its scope and the 16-byte digest of its namespace and id (see
+//! the `layout` module's table and [`EntryKey`]): no subject, session id or token id is ever in
+//! a key name or a published message, and ids of any length are revocable. Each key expires
+//! (`EXAT`) when its entry may be dropped, on the Redis server's clock; its value is
+//! `revoked_at` (user and global entries: `revoked_at:stamp`). The prefix defaults to `tg:`
+//! (`?prefix=`), then `v2:`, so several applications share one Redis. Session and user entries
+//! carry a hash tag so that a session's record and a user's index share their entry's cluster
+//! slot.
 //!
-//! | scope | key |
-//! | --- | --- |
-//! | token | `<prefix>J<16 bytes>` when the `jti` is a canonical UUID, else `<prefix>j:<jti>` |
-//! | session | `<prefix>{s:<sid>}` |
-//! | user | `<prefix>{u:<sub>}` |
-//! | key | `<prefix>k:<kid>` |
-//! | global | `<prefix>g` |
+//! # The store's clock
 //!
-//! The prefix defaults to `tg:v1:` (`?prefix=` in the URL), so several applications share one
-//! Redis. Session and user keys carry a hash tag so that a session's record lives in the same
-//! cluster slot as its revocation key (see [`SessionStore`](crate::store::SessionStore) for
-//! the session keys: `<prefix>{s:<sid>}:f` and `<prefix>{u:<sub>}:s`).
+//! Every script reads `TIME`: entry expiry, stamps, session creation and expiry, and the grace
+//! window follow the Redis server's clock, whatever the application servers' clocks say.
 //!
 //! # One round trip
 //!
-//! On one node, [`check`](RevocationStore::check) is one `MGET` of the five keys. In a cluster the
-//! five keys hash to different slots; the cluster connection splits the `MGET` by slot and sends
-//! the parts to their nodes at the same time, then reassembles the answer: one concurrent round
-//! whose latency is one network round trip (the slowest of at most five parallel requests), not
-//! five sequential ones. A part that cannot be routed or answered fails the whole check.
+//! On one node, [`lookup`](RevocationStore::lookup) is one `MGET` of the five keys. In a cluster
+//! the five keys hash to different slots; the cluster connection splits the `MGET` by slot and
+//! sends the parts to their nodes at the same time, then reassembles the answer: one concurrent
+//! round whose latency is one network round trip (the slowest of at most five parallel
+//! requests), not five sequential ones. A part that cannot be routed or answered fails the whole
+//! check.
 //!
 //! # Re-revocation and notifications
 //!
 //! [`revoke`](RevocationStore::revoke) runs one small Lua script on the key's node: it keeps the
-//! later `revoked_at` and the later expiry, then `PUBLISH`es the change on
-//! `<prefix>revocations` as `<scope letter> <revoked_at> <expires_at> <id>`, so every
-//! [`Replica`](super::Replica) learns of it. Publishing inside the script orders the message after
-//! the write. In a cluster, classic `PUBLISH` reaches subscribers on every node.
+//! later times, then `PUBLISH`es the entry on `<prefix>v2:changes` as `<scope><hex digest>
+//! <revoked_at> <stamp> <expires_at>`, so every [`Replica`](super::Replica) learns of it.
+//! Publishing inside the script orders the message after the write. In a cluster, classic
+//! `PUBLISH` reaches subscribers on every node.
+//!
+//! # Upgrading from layout version 1
+//!
+//! The first time a version-2 store opens a Redis (its settings hash lacks `v1`), it copies
+//! every live version-1 entry (`tg:v1:…` by default, ids in clear) into the version-2 layout
+//! with its remaining TTL, then records that it did: no live revocation is lost. Version-1
+//! session records are not copied (their users log in again); upgrade every process that
+//! revokes before revoking again, since an old binary writes only the old layout.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -48,17 +53,16 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisError, Value};
 
 use super::url::{RedisUrl, StoreUrl};
-use super::{Revocation, RevocationStore, Scope, Status, TokenRef};
+use super::{DEFAULT_MAX_LEEWAY, Entry, EntryKey, Revocation, RevocationStore, TokenRef};
 use crate::clock::format_duration;
 use crate::error::{Error, Result};
 
 mod feed;
 mod layout;
 mod list;
+mod migrate;
 mod scripts;
 mod sessions;
-
-use layout::encode_change;
 
 const HINT: &str = "start redis or use --store sqlite:PATH";
 
@@ -76,8 +80,9 @@ const HINT: &str = "start redis or use --store sqlite:PATH";
 /// use tollgate::store::{RedisStore, Revocation, RevocationStore, Scope};
 /// let store = RedisStore::open("redis://127.0.0.1:6379/0?prefix=myapp:").await?;
 /// let now = 1_800_000_000;
-/// store.revoke(&Revocation::new(Scope::Session, "s1", now, now + 900), now).await?;
-/// assert_eq!(store.key(Scope::Session, "s1"), b"myapp:{s:s1}");
+/// let revocation = Revocation::new(Scope::Session, "s1", now, now + 900);
+/// store.revoke(&revocation).await?;
+/// assert!(store.entry_key(&revocation.key()).starts_with(b"myapp:v2:{s"));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -90,6 +95,8 @@ struct Inner {
     parsed: RedisUrl,
     url: String,
     channel: String,
+    /// Read from (and recorded in) the settings hash when the store is opened.
+    max_leeway: AtomicI64,
 }
 
 #[derive(Clone)]
@@ -169,17 +176,29 @@ impl RedisStore {
             .await?;
             Conn::Node(manager)
         };
-        let channel = format!("{}revocations", parsed.prefix);
+        let channel = format!("{}v2:changes", parsed.prefix);
+        let asked = parsed.max_leeway;
         let store = RedisStore {
             inner: Arc::new(Inner {
                 conn,
                 url,
                 channel,
                 parsed,
+                max_leeway: AtomicI64::new(DEFAULT_MAX_LEEWAY),
             }),
         };
-        // Prove the connection answers (and that AUTH and SELECT worked).
+        // Prove the connection answers (and that AUTH and SELECT worked), then read the
+        // settings, and upgrade a version-1 layout once.
         let _: Value = store.query(&redis::cmd("PING")).await?;
+        store.refuse_eviction().await?;
+        let mut invocation = scripts::MAX_LEEWAY.prepare_invoke();
+        invocation
+            .key(store.meta_key())
+            .arg(asked.unwrap_or(DEFAULT_MAX_LEEWAY));
+        let max_leeway: i64 = store.invoke(invocation).await?;
+        crate::store::check_max_leeway(&store.inner.url, asked, max_leeway)?;
+        store.inner.max_leeway.store(max_leeway, Ordering::Relaxed);
+        store.upgrade_v1().await?;
         Ok(store)
     }
 
@@ -188,12 +207,12 @@ impl RedisStore {
         &self.inner.url
     }
 
-    /// The key prefix (`tg:v1:` unless the URL set `?prefix=`).
+    /// The key prefix (`tg:` unless the URL set `?prefix=`; the layout version follows it).
     pub fn prefix(&self) -> &str {
         &self.inner.parsed.prefix
     }
 
-    /// The pub/sub channel every revocation is published on: `<prefix>revocations`.
+    /// The pub/sub channel every revocation is published on: `<prefix>v2:changes`.
     pub fn channel(&self) -> &str {
         &self.inner.channel
     }
@@ -221,48 +240,122 @@ impl RedisStore {
     }
 }
 
-impl RevocationStore for RedisStore {
-    async fn revoke(&self, entry: &Revocation, now: i64) -> Result<()> {
-        entry.validate()?;
-        if entry.expires_at <= now {
-            return Ok(());
-        }
-        let ttl = entry.expires_at.saturating_sub(now).max(1);
-        let key = self.key(entry.scope, &entry.id);
-        let mut invocation = scripts::REVOKE.key(&key);
-        invocation
-            .arg(entry.revoked_at)
-            .arg(ttl)
-            .arg(&self.inner.channel)
-            .arg(encode_change(entry));
+impl RedisStore {
+    /// Runs one of the store's scripts within the timeout.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
         let mut conn = self.inner.conn.clone();
-        let _: Value = bounded(&self.inner.url, self.inner.parsed.timeout, async {
+        let value: Value = bounded(&self.inner.url, self.inner.parsed.timeout, async {
             match &mut conn {
                 Conn::Node(c) => invocation.invoke_async(c).await,
                 Conn::Cluster(c) => invocation.invoke_async(c).await,
             }
         })
         .await?;
-        tracing::debug!(scope = entry.scope.as_str(), id = %entry.id, ttl, "revoked (redis)");
+        redis::from_redis_value(value).map_err(|e| self.error(e.into()))
+    }
+
+    /// A stored entry from a script's `{revoked_at, stamp, expires_at}` (empty: nothing
+    /// stored, the entry had expired already).
+    fn stored(&self, key: EntryKey, times: &[i64]) -> Result<Entry> {
+        match times {
+            [revoked_at, stamp, expires_at] => Ok(Entry {
+                key,
+                revoked_at: *revoked_at,
+                stamp: *stamp,
+                expires_at: *expires_at,
+            }),
+            // The scripts always store and answer the entry: anything else is not ours.
+            other => Err(super::unavailable(
+                &self.inner.url,
+                format!(
+                    "storing entry {} answered {} values, not 3",
+                    key.short(),
+                    other.len()
+                ),
+                HINT,
+            )),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Refuses a Redis that may evict keys: every entry has a TTL (it expires with what it
+    /// covers), so under memory pressure any policy but `noeviction` could delete live
+    /// revocations, and revoked tokens would verify again.
+    async fn refuse_eviction(&self) -> Result<()> {
+        let info: Value = self.query(redis::cmd("INFO").arg("memory")).await?;
+        let mut texts = Vec::new();
+        collect_text(&info, &mut texts);
+        for text in texts {
+            let policy = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("maxmemory_policy:"));
+            if let Some(policy) = policy
+                && policy != "noeviction"
+            {
+                return Err(Error::new(
+                    crate::ErrorKind::StoreUnavailable,
+                    format!(
+                        "Redis {} evicts keys under memory pressure (maxmemory-policy {policy}): \
+                         revocations could be deleted and revoked tokens would verify again; \
+                         set `maxmemory-policy noeviction` (CONFIG SET, or redis.conf), or give \
+                         tollgate a Redis of its own that does not evict",
+                        self.inner.url
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
-    async fn check(&self, token: &TokenRef<'_>, _now: i64) -> Result<Status> {
-        // TTLs do the expiry: a key that exists is live.
-        let mut mget = redis::cmd("MGET");
-        let mut scopes = [Scope::Token; 5];
-        let mut n = 0;
-        let mut key = Vec::with_capacity(128);
-        for scope in Scope::ALL {
-            if let Some(id) = token.id(scope) {
-                key.clear();
-                self.write_key(&mut key, scope, id);
-                mget.arg(key.as_slice());
-                scopes[n] = scope;
-                n += 1;
-            }
+    /// Stores `revocation` with the server's clock as its stamp, or `stamp` (upgrades only).
+    pub(super) async fn store_entry(
+        &self,
+        revocation: &Revocation,
+        stamp: Option<i64>,
+    ) -> Result<Entry> {
+        revocation.validate()?;
+        let key = revocation.key();
+        let mut invocation = scripts::REVOKE.prepare_invoke();
+        invocation
+            .key(self.entry_key(&key))
+            .arg(revocation.revoked_at)
+            .arg(revocation.expires_at)
+            .arg(revocation.lifetime)
+            .arg(crate::store::purge_margin(self.max_leeway()))
+            .arg(&self.inner.channel)
+            .arg(key.to_hex());
+        if let Some(stamp) = stamp {
+            invocation.arg(stamp);
         }
-        let values: Vec<Option<i64>> = self.query(&mget).await?;
+        let times: Vec<i64> = self.invoke(invocation).await?;
+        let stored = self.stored(key, &times)?;
+        tracing::debug!(entry = %key.short(), "revoked (redis)");
+        Ok(stored)
+    }
+}
+
+impl RevocationStore for RedisStore {
+    async fn revoke(&self, revocation: &Revocation) -> Result<Entry> {
+        self.store_entry(revocation, None).await
+    }
+
+    async fn lookup(&self, token: &TokenRef<'_>, now: i64) -> Result<[Option<Entry>; 5]> {
+        let mut mget = redis::cmd("MGET");
+        let mut asked = [None; 5];
+        let mut n = 0;
+        let mut buf = Vec::with_capacity(32);
+        for key in token.keys().into_iter().flatten() {
+            buf.clear();
+            self.write_entry_key(&mut buf, &key);
+            mget.arg(buf.as_slice());
+            asked[n] = Some(key);
+            n += 1;
+        }
+        let values: Vec<Option<Vec<u8>>> = self.query(&mget).await?;
         if values.len() != n {
             return Err(super::unavailable(
                 &self.inner.url,
@@ -271,18 +364,40 @@ impl RevocationStore for RedisStore {
             ));
         }
         let mut found = [None; 5];
-        for (scope, value) in scopes.into_iter().zip(values) {
-            found[scope.index()] = value;
+        for (key, value) in asked.into_iter().flatten().zip(values) {
+            let Some(value) = value else { continue };
+            let Some((revoked_at, stamp, expires_at)) = layout::parse_value(&value) else {
+                return Err(super::unavailable(
+                    &self.inner.url,
+                    format!("entry {} holds a malformed value", key.short()),
+                    HINT,
+                ));
+            };
+            // Keys outlive their entries by the purge margin (server clock); the verifier's
+            // clock decides, as with every store.
+            if expires_at <= now {
+                continue;
+            }
+            found[key.scope().index()] = Some(Entry {
+                key,
+                revoked_at,
+                stamp,
+                expires_at,
+            });
         }
-        Ok(Status::from_slots(token.iat, found))
+        Ok(found)
     }
 
-    async fn list(&self, now: i64) -> Result<Vec<Revocation>> {
-        self.list_all(now).await
+    async fn list(&self) -> Result<Vec<Entry>> {
+        self.list_all().await
     }
 
-    async fn purge_expired(&self, _now: i64) -> Result<u64> {
+    async fn purge_expired(&self) -> Result<u64> {
         Ok(0)
+    }
+
+    fn max_leeway(&self) -> i64 {
+        self.inner.max_leeway.load(Ordering::Relaxed)
     }
 }
 
@@ -346,5 +461,21 @@ fn redis_error(url: &str, e: RedisError) -> Error {
         .with_context("store", url.to_owned())
         .with_source(e),
         None => super::unavailable(url, reason, HINT).with_source(e),
+    }
+}
+
+/// Every text in a reply (`INFO` answers one text per node, in a map on a cluster).
+fn collect_text(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::BulkString(bytes) => out.push(String::from_utf8_lossy(bytes).into_owned()),
+        Value::VerbatimString { text, .. } | Value::SimpleString(text) => out.push(text.clone()),
+        Value::Array(items) | Value::Set(items) => {
+            items.iter().for_each(|v| collect_text(v, out));
+        }
+        Value::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            collect_text(k, out);
+            collect_text(v, out);
+        }),
+        _ => {}
     }
 }

@@ -4,79 +4,57 @@
 //!
 //! | what | key | type |
 //! | --- | --- | --- |
-//! | a session (family) | `<prefix>{s:<sid>}:f` | hash, TTL = time left before its sliding expiry |
-//! | its revocation | `<prefix>{s:<sid>}` | string (the revocation layout) |
-//! | a user's sessions | `<prefix>{u:<sub>}:s` | sorted set of sids scored by absolute expiry |
+//! | a session's record | `<prefix>v2:{s<digest>}:f` | hash, expiring at its sliding expiry |
+//! | its session entry | `<prefix>v2:{s<digest>}` | string (the entry layout) |
+//! | a user's sessions | `<prefix>v2:{u<digest>}:s` | sorted set of sids scored by absolute expiry |
+//! | the user's entry | `<prefix>v2:{u<digest>}` | string (the entry layout) |
 //!
-//! The family and its session revocation share the hash tag `{s:<sid>}`, so one cluster slot:
-//! a rotation is ONE Lua script (one round trip, `EVALSHA`) that reads the family, decides with
-//! the rule of [`Rotation::apply`] (digests compared with an XOR-accumulate loop, not `==`),
-//! writes the family, and on reuse writes the session revocation and publishes it to replicas.
-//! Ending a session is one script on the same slot too.
+//! The record and its session entry share a hash tag, so one cluster slot: a rotation is ONE
+//! Lua script (one round trip, `EVALSHA`) that reads the record, decides with the rule of
+//! [`Rotation::apply`] on the server's clock (digests compared with an XOR-accumulate loop, not
+//! `==`), writes the record, and on reuse writes the session entry and publishes it to
+//! replicas. Ending a session is one script on the same slot too.
 //!
 //! # The per-user index and its consistency
 //!
-//! The user index lives in another slot (`{u:<sub>}`), so it is updated in a separate step,
-//! ordered so that the index is always a superset of the user's live families:
+//! The index shares its slot with the user's entry, so a user revocation writes the entry and
+//! reads the index in ONE script, and a login indexes itself (and takes its creation time from
+//! that slot's clock) in one script on the same slot: a login is either indexed before the
+//! revocation, and ended by it, or created at or after its stamp. The record lives in another
+//! slot, so the steps are ordered so that the index is always a superset of the user's live
+//! records:
 //!
-//! - login adds the sid to the index (scored by the absolute expiry, the latest the family can
-//!   live) *before* it creates the family; a crash in between leaves a dangling sid;
+//! - login adds the sid to the index (scored by the absolute expiry) *before* it creates the
+//!   record; a crash in between leaves a dangling sid;
 //! - a rotation never touches the index (the absolute expiry does not move);
-//! - ending a session removes its sid *after* the family is marked ended;
-//! - listing drops sids whose score has passed and sids whose family is gone.
-//!
-//! So listing, logout-all and ending other sessions see every family whose login completed
-//! before they started; dangling or ended sids are filtered out when read. A login racing a
-//! logout-all may survive it (it was, in effect, after it); its access tokens issued in the
-//! same second are still caught by the user revocation of logout-all.
+//! - ending a session removes its sid *after* the record is marked ended;
+//! - listing drops sids whose score has passed and sids whose record is gone.
 
 use std::collections::HashMap;
 
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 use serde_json::{Map, Value as Json};
 
-use super::scripts::{CREATE, END, INDEX, ROTATE};
-use super::{Conn, HINT, RedisStore, bounded, encode_change};
+use super::scripts::{CREATE, END, INDEX, REVOKE_USER, ROTATE, UNDELIVERED};
+use super::{HINT, RedisStore};
 use crate::error::{Error, Result};
-use crate::store::{Device, RotateOutcome, Rotation, SessionRecord, SessionStore};
-use crate::store::{Revocation, Scope, unavailable};
+use crate::keys::Namespace;
+use crate::store::session::check_user_revocation;
+use crate::store::{
+    Device, Ended, Entry, EntryKey, NewSession, Revocation, RevocationStore, RotateOutcome,
+    Rotation, Scope, SessionRecord, SessionStore, unavailable,
+};
 
 type Fields = HashMap<String, Vec<u8>>;
 
 impl RedisStore {
-    /// The key of a session record: `<prefix>{s:<sid>}:f`.
-    pub fn session_key(&self, sid: &str) -> Vec<u8> {
-        let mut key = self.key(Scope::Session, sid);
-        key.extend_from_slice(b":f");
-        key
-    }
-
-    /// The key of a user's session index: `<prefix>{u:<sub>}:s`.
-    pub fn user_sessions_key(&self, sub: &str) -> Vec<u8> {
-        let mut key = self.key(Scope::User, sub);
-        key.extend_from_slice(b":s");
-        key
-    }
-
-    async fn invoke<T: redis::FromRedisValue>(
-        &self,
-        invocation: ScriptInvocation<'_>,
-    ) -> Result<T> {
-        let mut conn = self.inner.conn.clone();
-        let value: Value = bounded(&self.inner.url, self.inner.parsed.timeout, async {
-            match &mut conn {
-                Conn::Node(c) => invocation.invoke_async(c).await,
-                Conn::Cluster(c) => invocation.invoke_async(c).await,
-            }
-        })
-        .await?;
-        redis::from_redis_value(value).map_err(|e| self.error(e.into()))
-    }
-
     fn corrupt(&self, sid: &str) -> Error {
         unavailable(
             &self.inner.url,
-            format!("session record {} is malformed", crate::error::quoted(sid)),
+            format!(
+                "session record {} is malformed",
+                crate::error::quoted(&crate::store::sid_prefix(sid))
+            ),
             HINT,
         )
     }
@@ -91,87 +69,83 @@ impl RedisStore {
             return;
         }
         let mut cmd = redis::cmd("ZREM");
-        cmd.arg(self.user_sessions_key(sub)).arg(sids);
+        cmd.arg(self.index_key(sub)).arg(sids);
         if let Err(e) = self.query::<Value>(&cmd).await {
             tracing::debug!(error = %e, "could not prune the user's session index");
         }
     }
 
-    /// The sids in a user's index whose absolute expiry is after `now`.
-    async fn indexed(&self, sub: &str, now: i64) -> Result<Vec<String>> {
+    /// The sids in a user's index whose absolute expiry is after the server's now.
+    async fn indexed(&self, sub: &str) -> Result<Vec<String>> {
         let mut cmd = redis::cmd("ZRANGEBYSCORE");
-        cmd.arg(self.user_sessions_key(sub))
-            .arg(format!("({now}"))
+        cmd.arg(self.index_key(sub))
+            .arg(format!("({}", crate::clock::Clock::System.now()))
             .arg("+inf");
         self.query(&cmd).await
     }
 
-    async fn end_one(
-        &self,
-        sid: &str,
-        sub: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<Option<SessionRecord>> {
-        let entry = Revocation::new(Scope::Session, sid, now, revocation_expires_at);
-        let ttl = revocation_expires_at.saturating_sub(now).max(1);
+    fn session_entry(sid: &str) -> EntryKey {
+        EntryKey::new(&Namespace::Own, Scope::Session, sid)
+    }
+
+    async fn end_one(&self, sid: &str, owner: Option<&str>) -> Result<Ended> {
+        let entry = RedisStore::session_entry(sid);
         let mut invocation = END.prepare_invoke();
         invocation
-            .key(self.session_key(sid))
-            .key(self.key(Scope::Session, sid))
-            .arg(now)
-            .arg(sub.unwrap_or(""))
-            .arg(ttl)
+            .key(self.record_key(sid))
+            .key(self.entry_key(&entry))
+            .arg(owner.unwrap_or(""))
+            .arg(self.max_leeway())
             .arg(&self.inner.channel)
-            .arg(encode_change(&entry));
+            .arg(entry.to_hex());
         let (tag, fields): (String, Fields) = self.invoke(invocation).await?;
-        if tag != "ended" {
-            return Ok(None);
-        }
-        Ok(Some(self.parse(sid, &fields)?))
+        Ok(match tag.as_str() {
+            "ended" => Ended::Now(self.parse(sid, &fields)?),
+            "already" => Ended::Already(self.parse(sid, &fields)?),
+            _ => Ended::Missing,
+        })
     }
 }
 
 impl SessionStore for RedisStore {
-    async fn create_session(&self, record: &SessionRecord, now: i64) -> Result<()> {
-        // The index first: it must always cover every live family.
-        let index_ttl = record.absolute_expires_at.saturating_sub(now).max(1);
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRecord> {
+        // The index first (it must always cover every live record): on the user's slot, whose
+        // clock stamps the session's creation.
         let mut index = INDEX.prepare_invoke();
         index
-            .key(self.user_sessions_key(&record.sub))
-            .arg(now)
-            .arg(record.absolute_expires_at)
-            .arg(&record.sid)
-            .arg(index_ttl);
-        let _: Value = self.invoke(index).await?;
+            .key(self.index_key(&session.sub))
+            .arg(&session.sid)
+            .arg(session.lifetime);
+        let created: i64 = self.invoke(index).await?;
+        let record = session.record(created);
         let mut create = CREATE.prepare_invoke();
         create
-            .key(self.session_key(&record.sid))
-            .arg(record.expires_at.saturating_sub(now).max(1));
-        for (name, value) in fields(record) {
+            .key(self.record_key(&record.sid))
+            .arg(record.expires_at.max(created + 1));
+        for (name, value) in fields(&record) {
             create.arg(name).arg(value);
         }
         let _: Value = self.invoke(create).await?;
-        Ok(())
+        Ok(record)
     }
 
-    async fn rotate_session(&self, rotation: &Rotation, now: i64) -> Result<RotateOutcome> {
+    async fn rotate_session(&self, rotation: &Rotation) -> Result<RotateOutcome> {
         let sid = rotation.sid.as_str();
-        let entry = Revocation::new(Scope::Session, sid, now, rotation.revocation_expires_at);
-        let ttl = rotation.revocation_expires_at.saturating_sub(now).max(1);
+        let entry = RedisStore::session_entry(sid);
         let mut invocation = ROTATE.prepare_invoke();
         invocation
-            .key(self.session_key(sid))
-            .key(self.key(Scope::Session, sid))
-            .arg(now)
+            .key(self.record_key(sid))
+            .key(self.entry_key(&entry))
             .arg(rotation.generation)
             .arg(rotation.hash.as_slice())
             .arg(rotation.next_hash.as_slice())
             .arg(rotation.sealed.as_slice())
             .arg(rotation.grace)
-            .arg(ttl)
+            .arg(rotation.issued_at)
+            .arg(rotation.access_exp)
+            .arg(self.max_leeway())
             .arg(&self.inner.channel)
-            .arg(encode_change(&entry));
+            .arg(entry.to_hex());
         let (tag, fields): (String, Fields) = self.invoke(invocation).await?;
         Ok(match tag.as_str() {
             "rotated" => RotateOutcome::Rotated(self.parse(sid, &fields)?),
@@ -181,19 +155,31 @@ impl SessionStore for RedisStore {
         })
     }
 
-    async fn session(&self, sid: &str, now: i64) -> Result<Option<SessionRecord>> {
+    async fn mark_undelivered(&self, sid: &str, generation: u64, undelivered: bool) -> Result<()> {
+        let mut invocation = UNDELIVERED.prepare_invoke();
+        invocation
+            .key(self.record_key(sid))
+            .arg(generation)
+            .arg(u8::from(undelivered));
+        let _: Value = self.invoke(invocation).await?;
+        Ok(())
+    }
+
+    async fn session(&self, sid: &str) -> Result<Option<SessionRecord>> {
         let fields: Fields = self
-            .query(redis::cmd("HGETALL").arg(self.session_key(sid)))
+            .query(redis::cmd("HGETALL").arg(self.record_key(sid)))
             .await?;
         if fields.is_empty() {
             return Ok(None);
         }
-        Ok(Some(self.parse(sid, &fields)?).filter(|r| r.expires_at > now))
+        // The record expires by itself (EXAT) at its sliding expiry.
+        Ok(Some(self.parse(sid, &fields)?))
     }
 
-    async fn user_sessions(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>> {
-        let sids = self.indexed(sub, now).await?;
-        let reads = sids.iter().map(|sid| self.session(sid, now));
+    async fn user_sessions(&self, sub: &str) -> Result<Vec<SessionRecord>> {
+        let now = crate::clock::Clock::System.now();
+        let sids = self.indexed(sub).await?;
+        let reads = sids.iter().map(|sid| self.session(sid));
         let records = futures_util::future::join_all(reads).await;
         let mut live = Vec::new();
         let mut gone = Vec::new();
@@ -211,48 +197,68 @@ impl SessionStore for RedisStore {
         Ok(live)
     }
 
-    async fn end_session(
-        &self,
-        sid: &str,
-        sub: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<Option<SessionRecord>> {
-        let ended = self.end_one(sid, sub, revocation_expires_at, now).await?;
-        if let Some(record) = &ended {
+    async fn end_session(&self, sid: &str, owner: Option<&str>) -> Result<Ended> {
+        let ended = self.end_one(sid, owner).await?;
+        if let Ended::Now(record) = &ended {
             self.unindex(&record.sub, &[sid]).await;
         }
         Ok(ended)
     }
 
-    async fn end_user_sessions(
-        &self,
-        sub: &str,
-        keep: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<u64> {
-        let sids = self.indexed(sub, now).await?;
+    async fn revoke_user(&self, revocation: &Revocation) -> Result<(Entry, Vec<SessionRecord>)> {
+        check_user_revocation(revocation)?;
+        let key = revocation.key();
+        let mut invocation = REVOKE_USER.prepare_invoke();
+        invocation
+            .key(self.entry_key(&key))
+            .key(self.index_key(&revocation.id))
+            .arg(revocation.revoked_at)
+            .arg(revocation.expires_at)
+            .arg(revocation.lifetime)
+            .arg(crate::store::purge_margin(self.max_leeway()))
+            .arg(&self.inner.channel)
+            .arg(key.to_hex());
+        let (times, sids): (Vec<i64>, Vec<String>) = self.invoke(invocation).await?;
+        let entry = self.stored(key, &times)?;
+        // Every session indexed before the entry: ended one by one on their own slots. A crash
+        // here leaves them covered by the entry (refresh checks it) until it expires; the
+        // caller gets the error and revoking again is safe.
+        let ends = sids
+            .iter()
+            .map(|sid| self.end_one(sid, Some(&revocation.id)));
+        let results = futures_util::future::join_all(ends).await;
+        let mut ended = Vec::new();
+        for result in results {
+            if let Ended::Now(record) = result? {
+                ended.push(record);
+            }
+        }
+        let sids: Vec<&str> = ended.iter().map(|r| r.sid.as_str()).collect();
+        self.unindex(&revocation.id, &sids).await;
+        Ok((entry, ended))
+    }
+
+    async fn end_user_sessions(&self, sub: &str, keep: Option<&str>) -> Result<Vec<SessionRecord>> {
+        let sids = self.indexed(sub).await?;
         let targets: Vec<&str> = sids
             .iter()
             .map(String::as_str)
             .filter(|sid| Some(*sid) != keep)
             .collect();
-        let ends = targets
-            .iter()
-            .map(|sid| self.end_one(sid, Some(sub), revocation_expires_at, now));
+        let ends = targets.iter().map(|sid| self.end_one(sid, Some(sub)));
         let results = futures_util::future::join_all(ends).await;
         let mut ended = Vec::new();
-        for (sid, result) in targets.iter().zip(results) {
-            if result?.is_some() {
-                ended.push(*sid);
+        for result in results {
+            if let Ended::Now(record) = result? {
+                ended.push(record);
             }
         }
-        self.unindex(sub, &ended).await;
-        Ok(ended.len() as u64)
+        let sids: Vec<&str> = ended.iter().map(|r| r.sid.as_str()).collect();
+        self.unindex(sub, &sids).await;
+        Ok(ended)
     }
 
-    async fn purge_sessions(&self, _now: i64) -> Result<u64> {
+    async fn purge_sessions(&self) -> Result<u64> {
         Ok(0)
     }
 }
@@ -283,6 +289,8 @@ fn fields(r: &SessionRecord) -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("h", r.hash.to_vec()),
         ("sl", r.sealed.clone()),
+        ("ia", num(r.issued_at)),
+        ("ax", num(r.access_exp)),
     ];
     if let Some(ph) = r.parent_hash {
         out.push(("ph", ph.to_vec()));
@@ -295,6 +303,9 @@ fn fields(r: &SessionRecord) -> Vec<(&'static str, Vec<u8>)> {
     }
     if let Some(ended) = r.ended_at {
         out.push(("end", num(ended)));
+    }
+    if let Some(generation) = r.undelivered {
+        out.push(("ud", generation.to_string().into_bytes()));
     }
     out
 }
@@ -332,6 +343,12 @@ fn parse_record(sid: &str, f: &Fields) -> Option<SessionRecord> {
             Some(_) => Some(num("end")?),
             None => None,
         },
+        issued_at: num("ia")?,
+        access_exp: num("ax")?,
+        undelivered: match f.get("ud") {
+            Some(_) => Some(text("ud")?.parse().ok()?),
+            None => None,
+        },
     })
 }
 
@@ -360,6 +377,9 @@ mod tests {
             parent_hash: Some([2; 32]),
             sealed: vec![0, 255, 3],
             ended_at: Some(7),
+            issued_at: 3,
+            access_exp: 903,
+            undelivered: Some(4),
         };
         let map: Fields = fields(&record)
             .into_iter()
@@ -369,6 +389,7 @@ mod tests {
         let fresh = SessionRecord {
             parent_hash: None,
             ended_at: None,
+            undelivered: None,
             ..record
         };
         let map: Fields = fields(&fresh)

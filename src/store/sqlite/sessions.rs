@@ -2,17 +2,23 @@
 //! rotation (read, decide, write, and on reuse the session revocation) is one atomic step
 //! across every process that shares the file.
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::sync::atomic::Ordering;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Map, Value};
 
-use super::{SqliteStore, insert_revocation};
+use super::{SqliteStore, live_entry, write_revocation};
 use crate::error::Result;
-use crate::store::{Device, RotateOutcome, Rotation, SessionRecord, SessionStore};
-use crate::store::{Revocation, Scope};
+use crate::keys::Namespace;
+use crate::store::session::check_user_revocation;
+use crate::store::{
+    Device, Ended, Entry, EntryKey, NewSession, Revocation, RotateOutcome, Rotation, Scope,
+    SessionRecord, SessionStore,
+};
 
 const COLUMNS: &str = "sid, sub, generation, created, last_used, rotated_at, remember_me, \
     refresh_window, expires_at, absolute_expires_at, claims, user_agent, ip, hash, parent_hash, \
-    sealed, ended_at";
+    sealed, ended_at, issued_at, access_exp, undelivered";
 
 fn conversion(column: usize, message: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -28,15 +34,18 @@ fn digest(column: usize, bytes: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
         .map_err(|_| conversion(column, "a digest must be 32 bytes"))
 }
 
+fn unsigned(column: usize, value: i64) -> rusqlite::Result<u64> {
+    u64::try_from(value).map_err(|_| conversion(column, "negative generation"))
+}
+
 fn read_record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     let claims: String = row.get(10)?;
     let claims: Map<String, Value> = serde_json::from_str(&claims)
         .map_err(|_| conversion(10, "claims are not a JSON object"))?;
-    let generation: i64 = row.get(2)?;
     Ok(SessionRecord {
         sid: row.get(0)?,
         sub: row.get(1)?,
-        generation: u64::try_from(generation).map_err(|_| conversion(2, "negative generation"))?,
+        generation: unsigned(2, row.get(2)?)?,
         created: row.get(3)?,
         last_used: row.get(4)?,
         rotated_at: row.get(5)?,
@@ -56,6 +65,12 @@ fn read_record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
             .transpose()?,
         sealed: row.get(15)?,
         ended_at: row.get(16)?,
+        issued_at: row.get(17)?,
+        access_exp: row.get(18)?,
+        undelivered: row
+            .get::<_, Option<i64>>(19)?
+            .map(|g| unsigned(19, g))
+            .transpose()?,
     })
 }
 
@@ -67,14 +82,15 @@ fn select(conn: &Connection, sid: &str) -> rusqlite::Result<Option<SessionRecord
 
 fn write(conn: &Connection, r: &SessionRecord) -> rusqlite::Result<()> {
     let claims = Value::Object(r.claims.clone()).to_string();
+    let generation = |g: u64| i64::try_from(g).unwrap_or(i64::MAX);
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO sessions ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     ))?
     .execute(params![
         r.sid,
         r.sub,
-        i64::try_from(r.generation).unwrap_or(i64::MAX),
+        generation(r.generation),
         r.created,
         r.last_used,
         r.rotated_at,
@@ -89,42 +105,42 @@ fn write(conn: &Connection, r: &SessionRecord) -> rusqlite::Result<()> {
         r.parent_hash.as_ref().map(|h| h.as_slice()),
         r.sealed,
         r.ended_at,
+        r.issued_at,
+        r.access_exp,
+        r.undelivered.map(generation),
     ])?;
     Ok(())
 }
 
-fn session_revoked(conn: &Connection, sid: &str, now: i64) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
-        "SELECT 1 FROM revocations WHERE scope = 'session' AND id = ?1 AND expires_at > ?2",
-    )?
-    .exists(params![sid, now])
-}
-
-/// Ends one session inside the caller's transaction; returns it if it was live.
+/// The end rule on a row, and its revocation when it ends now.
 fn end(
     tx: &Connection,
     sid: &str,
-    sub: Option<&str>,
-    revocation_expires_at: i64,
+    owner: Option<&str>,
     now: i64,
-) -> rusqlite::Result<Option<SessionRecord>> {
+    max_leeway: i64,
+) -> rusqlite::Result<Ended> {
     let Some(mut record) = select(tx, sid)? else {
-        return Ok(None);
+        return Ok(Ended::Missing);
     };
-    if sub.is_some_and(|sub| sub != record.sub) {
-        return Ok(None);
+    if owner.is_some_and(|owner| owner != record.sub) {
+        return Ok(Ended::Missing);
     }
-    let was_live = record.is_live(now);
-    if was_live {
-        record.ended_at = Some(now);
-        tx.prepare_cached("UPDATE sessions SET ended_at = ?2 WHERE sid = ?1")?
-            .execute(params![sid, now])?;
+    if !record.end(now) {
+        return Ok(Ended::Already(record));
     }
-    let entry = Revocation::new(Scope::Session, sid, now, revocation_expires_at);
-    if entry.expires_at > now {
-        insert_revocation(tx, &entry, now)?;
-    }
-    Ok(was_live.then_some(record))
+    tx.prepare_cached("UPDATE sessions SET ended_at = ?2 WHERE sid = ?1")?
+        .execute(params![sid, now])?;
+    write_revocation(tx, &record.revocation(now, max_leeway), now, max_leeway)?;
+    Ok(Ended::Now(record))
+}
+
+fn live_sids(tx: &Connection, sub: &str, now: i64) -> rusqlite::Result<Vec<String>> {
+    tx.prepare_cached(
+        "SELECT sid FROM sessions WHERE sub = ?1 AND ended_at IS NULL AND expires_at > ?2",
+    )?
+    .query_map(params![sub, now], |r| r.get(0))?
+    .collect()
 }
 
 fn purge_sessions(conn: &Connection, now: i64) -> rusqlite::Result<u64> {
@@ -134,56 +150,70 @@ fn purge_sessions(conn: &Connection, now: i64) -> rusqlite::Result<u64> {
     Ok(purged as u64)
 }
 
+impl SqliteStore {
+    fn leeway(&self) -> i64 {
+        self.inner.max_leeway.load(Ordering::Relaxed)
+    }
+}
+
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, record: &SessionRecord, now: i64) -> Result<()> {
-        let record = record.clone();
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRecord> {
+        let session = session.clone();
+        self.write(move |tx, now| {
             // Opportunistic cleanup: an index range delete, usually of nothing.
-            purge_sessions(&tx, now)?;
-            write(&tx, &record)?;
-            tx.commit()
+            purge_sessions(tx, now)?;
+            let record = session.record(now);
+            write(tx, &record)?;
+            Ok(record)
         })
         .await
     }
 
-    async fn rotate_session(&self, rotation: &Rotation, now: i64) -> Result<RotateOutcome> {
+    async fn rotate_session(&self, rotation: &Rotation) -> Result<RotateOutcome> {
         let rotation = rotation.clone();
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let record = select(&tx, &rotation.sid)?;
-            let revoked = session_revoked(&tx, &rotation.sid, now)?;
+        let max_leeway = self.leeway();
+        self.write(move |tx, now| {
+            let record = select(tx, &rotation.sid)?;
+            let key = EntryKey::new(&Namespace::Own, Scope::Session, &rotation.sid);
+            let revoked = live_entry(tx, &key, now)?.is_some();
             let outcome = rotation.apply(record, revoked, now);
             match &outcome {
-                RotateOutcome::Rotated(record) => write(&tx, record)?,
+                RotateOutcome::Rotated(record) => write(tx, record)?,
                 RotateOutcome::Reused(record) => {
-                    write(&tx, record)?;
-                    let entry = Revocation::new(
-                        Scope::Session,
-                        record.sid.as_str(),
-                        now,
-                        rotation.revocation_expires_at,
-                    );
-                    if entry.expires_at > now {
-                        insert_revocation(&tx, &entry, now)?;
-                    }
+                    write(tx, record)?;
+                    write_revocation(tx, &record.revocation(now, max_leeway), now, max_leeway)?;
                 }
                 RotateOutcome::Grace(_) | RotateOutcome::Unknown => {}
             }
-            tx.commit()?;
             Ok(outcome)
         })
         .await
     }
 
-    async fn session(&self, sid: &str, now: i64) -> Result<Option<SessionRecord>> {
+    async fn mark_undelivered(&self, sid: &str, generation: u64, undelivered: bool) -> Result<()> {
         let sid = sid.to_owned();
+        let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+        self.write(move |tx, _| {
+            tx.prepare_cached(
+                "UPDATE sessions SET undelivered = CASE WHEN ?3 THEN ?2 END \
+                 WHERE sid = ?1 AND generation = ?2",
+            )?
+            .execute(params![sid, generation, undelivered])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, sid: &str) -> Result<Option<SessionRecord>> {
+        let sid = sid.to_owned();
+        let now = self.inner.clock.now();
         let record = self.run(move |conn| select(conn, &sid)).await?;
         Ok(record.filter(|r| r.expires_at > now))
     }
 
-    async fn user_sessions(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>> {
+    async fn user_sessions(&self, sub: &str) -> Result<Vec<SessionRecord>> {
         let sub = sub.to_owned();
+        let now = self.inner.clock.now();
         self.run(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM sessions \
@@ -195,62 +225,51 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn end_session(
-        &self,
-        sid: &str,
-        sub: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<Option<SessionRecord>> {
-        let (sid, sub) = (sid.to_owned(), sub.map(str::to_owned));
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let ended = end(&tx, &sid, sub.as_deref(), revocation_expires_at, now)?;
-            tx.commit()?;
-            Ok(ended)
-        })
-        .await
+    async fn end_session(&self, sid: &str, owner: Option<&str>) -> Result<Ended> {
+        let (sid, owner) = (sid.to_owned(), owner.map(str::to_owned));
+        let max_leeway = self.leeway();
+        self.write(move |tx, now| end(tx, &sid, owner.as_deref(), now, max_leeway))
+            .await
     }
 
-    async fn end_user_sessions(
-        &self,
-        sub: &str,
-        keep: Option<&str>,
-        revocation_expires_at: i64,
-        now: i64,
-    ) -> Result<u64> {
-        let (sub, keep) = (sub.to_owned(), keep.map(str::to_owned));
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let sids: Vec<String> = tx
-                .prepare_cached(
-                    "SELECT sid FROM sessions \
-                     WHERE sub = ?1 AND ended_at IS NULL AND expires_at > ?2",
-                )?
-                .query_map(params![sub, now], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut ended = 0;
-            for sid in sids
-                .iter()
-                .filter(|sid| Some(sid.as_str()) != keep.as_deref())
-            {
-                if end(&tx, sid, Some(&sub), revocation_expires_at, now)?.is_some() {
-                    ended += 1;
+    async fn revoke_user(&self, revocation: &Revocation) -> Result<(Entry, Vec<SessionRecord>)> {
+        check_user_revocation(revocation)?;
+        let revocation = revocation.clone();
+        let max_leeway = self.leeway();
+        // One transaction: a login either commits before (and is ended here) or after (and
+        // its creation time is after the entry's stamp).
+        self.write(move |tx, now| {
+            let entry = write_revocation(tx, &revocation, now, max_leeway)?;
+            let mut ended = Vec::new();
+            for sid in live_sids(tx, &revocation.id, now)? {
+                if let Ended::Now(record) = end(tx, &sid, Some(&revocation.id), now, max_leeway)? {
+                    ended.push(record);
                 }
             }
-            tx.commit()?;
+            Ok((entry, ended))
+        })
+        .await
+    }
+
+    async fn end_user_sessions(&self, sub: &str, keep: Option<&str>) -> Result<Vec<SessionRecord>> {
+        let (sub, keep) = (sub.to_owned(), keep.map(str::to_owned));
+        let max_leeway = self.leeway();
+        self.write(move |tx, now| {
+            let mut ended = Vec::new();
+            for sid in live_sids(tx, &sub, now)? {
+                if Some(sid.as_str()) == keep.as_deref() {
+                    continue;
+                }
+                if let Ended::Now(record) = end(tx, &sid, Some(&sub), now, max_leeway)? {
+                    ended.push(record);
+                }
+            }
             Ok(ended)
         })
         .await
     }
 
-    async fn purge_sessions(&self, now: i64) -> Result<u64> {
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let purged = purge_sessions(&tx, now)?;
-            tx.commit()?;
-            Ok(purged)
-        })
-        .await
+    async fn purge_sessions(&self) -> Result<u64> {
+        self.write(purge_sessions).await
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::common::{self, NOW, Ring};
+use crate::common::{self, Ring, now};
 
 #[test]
 fn public_jwk_by_default() {
@@ -77,7 +77,7 @@ fn imported_keys_have_no_private_part() {
     let kid = issuer.generate("EdDSA");
     let ring = Ring::new();
     let file = ring.write("k.jwk", issuer.export(&kid, &[]));
-    ring.at(NOW, &["keys", "import", &file]).ok();
+    ring.at(now(), &["keys", "import", &file]).ok();
     let out = ring
         .run(&["--json", "keys", "export", "--private", "--", &kid])
         .code(2);

@@ -1,6 +1,6 @@
 //! `tollgate keys generate`.
 
-use crate::common::{NOW, Ring, b64, run, segment, tollgate};
+use crate::common::{Ring, b64, now, run, segment, tollgate};
 
 const ALL_ALGS: [&str; 12] = [
     "EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "HS256",
@@ -10,7 +10,7 @@ const ALL_ALGS: [&str; 12] = [
 /// Generates a key of `alg` in a fresh keyring, mints with it and verifies the token.
 fn round_trip(ring: &Ring, alg: &str) {
     let generated = ring
-        .at(NOW, &["--json", "keys", "generate", "--alg", alg])
+        .at(now(), &["--json", "keys", "generate", "--alg", alg])
         .ok()
         .json();
     assert_eq!(generated["alg"], alg);
@@ -77,13 +77,13 @@ fn hs512_round_trip() {
 #[test]
 fn default_algorithm_is_eddsa_and_prints_the_kid() {
     let ring = Ring::new();
-    let out = ring.at(NOW, &["keys", "generate"]).ok();
+    let out = ring.at(now(), &["keys", "generate"]).ok();
     let kid = out.stdout.trim();
     assert!(!kid.is_empty());
     assert_eq!(out.stdout.lines().count(), 1, "stdout is just the kid");
     let entry = ring.entry(kid);
     assert_eq!(entry["alg"], "EdDSA");
-    assert_eq!(entry["created"], NOW);
+    assert_eq!(entry["created"], now());
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn help_names_every_algorithm() {
 fn algorithm_names_are_case_insensitive_on_input() {
     let ring = Ring::new();
     let out = ring
-        .at(NOW, &["--json", "keys", "generate", "--alg", "es256"])
+        .at(now(), &["--json", "keys", "generate", "--alg", "es256"])
         .ok();
     assert_eq!(out.json()["alg"], "ES256");
 }
@@ -120,7 +120,7 @@ fn json_shape() {
     let ring = Ring::new();
     let v = ring
         .at(
-            NOW,
+            now(),
             &[
                 "--json", "keys", "generate", "--alg", "ES384", "--kid", "k1",
             ],
@@ -132,21 +132,21 @@ fn json_shape() {
     assert_eq!(v["state"], "active");
     assert_eq!(v["file"], "k1.pem");
     assert_eq!(v["private"], true);
-    assert_eq!(v["created"], NOW);
-    assert_eq!(v["activated"], NOW);
+    assert_eq!(v["created"], now());
+    assert_eq!(v["activated"], now());
 }
 
 #[test]
 fn kid_option_and_its_errors() {
     let ring = Ring::new();
-    ring.at(NOW, &["keys", "generate", "--kid", "k1"]).ok();
+    ring.at(now(), &["keys", "generate", "--kid", "k1"]).ok();
     let dup = ring
-        .at(NOW, &["--json", "keys", "generate", "--kid", "k1"])
+        .at(now(), &["--json", "keys", "generate", "--kid", "k1"])
         .code(2);
     assert_eq!(dup.kind(), "usage");
     for bad in ["../escape", "a/b", ".hidden", "with space"] {
         let out = ring
-            .at(NOW, &["--json", "keys", "generate", "--kid", bad])
+            .at(now(), &["--json", "keys", "generate", "--kid", bad])
             .code(2);
         assert_eq!(out.kind(), "usage", "{bad}");
     }
@@ -157,8 +157,9 @@ fn kid_option_and_its_errors() {
 #[test]
 fn unknown_algorithm_is_usage() {
     let ring = Ring::new();
-    ring.at(NOW, &["keys", "generate", "--alg", "none"]).code(2);
-    ring.at(NOW, &["keys", "generate", "--alg", "HS128"])
+    ring.at(now(), &["keys", "generate", "--alg", "none"])
+        .code(2);
+    ring.at(now(), &["keys", "generate", "--alg", "HS128"])
         .code(2);
     assert!(!ring.dir.exists(), "a usage error creates nothing");
 }
@@ -168,7 +169,7 @@ fn files_are_0600_in_a_0700_dir_with_no_temp_files() {
     let ring = Ring::new();
     let ed = ring.generate("EdDSA");
     let hs = ring.generate("HS256");
-    ring.rotate(NOW, &[]);
+    ring.rotate(now(), &[]);
     assert_eq!(Ring::mode(&ring.dir), 0o700);
     let files = ring.files();
     for name in &files {
@@ -210,14 +211,14 @@ fn tightens_an_existing_empty_directory() {
 #[test]
 fn never_prints_key_material() {
     let ring = Ring::new();
-    let ed = ring.at(NOW, &["keys", "generate"]).ok();
-    let hs = ring.at(NOW, &["keys", "generate", "--alg", "HS512"]).ok();
-    let rot = ring.at(NOW, &["keys", "rotate"]).ok();
+    let ed = ring.at(now(), &["keys", "generate"]).ok();
+    let hs = ring.at(now(), &["keys", "generate", "--alg", "HS512"]).ok();
+    let rot = ring.at(now(), &["keys", "rotate"]).ok();
     let rsa = ring
-        .at(NOW, &["keys", "rotate", "--stage", "--alg", "RS256"])
+        .at(now(), &["keys", "rotate", "--stage", "--alg", "RS256"])
         .ok();
     let secret = b64(&ring.hmac_secret(hs.stdout.trim()));
-    let list = ring.at(NOW, &["--json", "keys", "list"]).ok();
+    let list = ring.at(now(), &["--json", "keys", "list"]).ok();
     for out in [&ed, &hs, &rot, &rsa, &list] {
         assert!(!out.all().contains("PRIVATE KEY"), "{out:?}");
         assert!(!out.all().contains(&secret), "HMAC secret printed: {out:?}");

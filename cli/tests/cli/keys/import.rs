@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{NOW, Ring};
+use crate::common::{Ring, now};
 
 #[test]
 fn spki_pem_from_another_keyring() {
@@ -18,7 +18,7 @@ fn spki_pem_from_another_keyring() {
 
     let file = ring.write("issuer.pem", &pem);
     let v = ring
-        .at(NOW, &["--json", "keys", "import", &file])
+        .at(now(), &["--json", "keys", "import", &file])
         .ok()
         .json();
     let imported = v["imported"].as_array().unwrap();
@@ -39,7 +39,7 @@ fn jwk_from_another_keyring() {
     let issuer = Ring::new();
     issuer
         .at(
-            NOW,
+            now(),
             &["keys", "generate", "--alg", "ES256", "--kid", "issuer-es"],
         )
         .ok();
@@ -49,7 +49,7 @@ fn jwk_from_another_keyring() {
     let ring = Ring::new();
     let file = ring.write("issuer.jwk", &jwk);
     // Import creates the keyring when needed; the output is the kid.
-    let out = ring.at(NOW, &["keys", "import", &file]).ok();
+    let out = ring.at(now(), &["keys", "import", &file]).ok();
     assert_eq!(out.stdout.trim(), "issuer-es");
     assert_eq!(ring.entry("issuer-es")["alg"], "ES256");
     ring.verify(&token, &[]).ok();
@@ -60,7 +60,7 @@ fn jwk_set_from_another_keyring() {
     let issuer = Ring::new();
     let a = issuer.generate("EdDSA");
     let early = issuer.mint(&[]);
-    let b = issuer.rotate(NOW, &["--alg", "RS256"]);
+    let b = issuer.rotate(now(), &["--alg", "RS256"]);
     let late = issuer.mint(&[]);
     let jwks = issuer.run(&["keys", "jwks"]).ok().stdout;
 
@@ -68,7 +68,7 @@ fn jwk_set_from_another_keyring() {
     ring.generate("EdDSA");
     let file = ring.write("jwks.json", &jwks);
     let v = ring
-        .at(NOW, &["--json", "keys", "import", &file])
+        .at(now(), &["--json", "keys", "import", &file])
         .ok()
         .json();
     let mut kids: Vec<&str> = v["imported"]
@@ -94,7 +94,7 @@ fn from_stdin() {
     let token = issuer.mint(&[]);
     let jwk = issuer.export(&kid, &[]);
     let ring = Ring::new();
-    ring.stdin(NOW, &["keys", "import", "-"], &jwk).ok();
+    ring.stdin(now(), &["keys", "import", "-"], &jwk).ok();
     ring.verify(&token, &[]).ok();
 }
 
@@ -106,12 +106,12 @@ fn kid_option_renames_and_duplicates_are_usage() {
     let ring = Ring::new();
     let file = ring.write("k.pem", &pem);
     let out = ring
-        .at(NOW, &["keys", "import", &file, "--kid", "partner"])
+        .at(now(), &["keys", "import", &file, "--kid", "partner"])
         .ok();
     assert_eq!(out.stdout.trim(), "partner");
     let dup = ring
         .at(
-            NOW,
+            now(),
             &["--json", "keys", "import", &file, "--kid", "partner"],
         )
         .code(2);
@@ -128,7 +128,7 @@ fn kid_from_the_input_cannot_escape_the_directory() {
     for evil in ["../evil", "a/b", ".hidden", ""] {
         jwk["kid"] = json!(evil);
         let file = ring.write("evil.jwk", jwk.to_string());
-        let out = ring.at(NOW, &["--json", "keys", "import", &file]).code(2);
+        let out = ring.at(now(), &["--json", "keys", "import", &file]).code(2);
         assert_eq!(out.kind(), "usage", "{evil:?}");
     }
     assert!(!ring.path("evil.pub.jwk").exists());
@@ -167,7 +167,7 @@ fn private_material_is_refused() {
     ] {
         let file = ring.write(name, contents);
         let out = ring
-            .at(NOW, &["--json", "keys", "import", &file])
+            .at(now(), &["--json", "keys", "import", &file])
             .code(code);
         assert_eq!(out.kind(), kind, "{name}");
         assert!(
@@ -188,14 +188,14 @@ fn unreadable_input() {
     let missing = ring.path("missing.pem");
     let out = ring
         .at(
-            NOW,
+            now(),
             &["--json", "keys", "import", missing.to_str().unwrap()],
         )
         .code(2);
     assert_eq!(out.kind(), "usage");
     let garbage = ring.write("garbage.txt", "not a key");
     let out = ring
-        .at(NOW, &["--json", "keys", "import", &garbage])
+        .at(now(), &["--json", "keys", "import", &garbage])
         .code(3);
     assert_eq!(out.kind(), "bad_key");
 }

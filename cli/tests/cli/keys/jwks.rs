@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{NOW, Ring};
+use crate::common::{Ring, now};
 
 #[test]
 fn only_public_next_active_and_verify_asymmetric_keys() {
@@ -11,10 +11,10 @@ fn only_public_next_active_and_verify_asymmetric_keys() {
     // An HS key that signed and now verifies: still never published. (A keyring holds one
     // `next` key at a time, so each is promoted or retired before the next is added.)
     let hs = ring.generate("HS256");
-    ring.rotate(NOW, &[]);
-    let active = ring.rotate(NOW, &["--alg", "RS256"]);
+    ring.rotate(now(), &[]);
+    let active = ring.rotate(now(), &["--alg", "RS256"]);
     let retired = ring.generate("ES384");
-    ring.at(NOW, &["keys", "retire", "--", &retired]).ok();
+    ring.at(now(), &["keys", "retire", "--", &retired]).ok();
     let next = ring.generate("ES256");
 
     let out = ring.run(&["keys", "jwks"]).ok();

@@ -2,16 +2,16 @@
 
 use serde_json::Value;
 
-use crate::common::{NOW, Ring};
+use crate::common::{Ring, now};
 
 #[test]
 fn retired_key_rejects_its_tokens_with_a_warning() {
     let ring = Ring::new();
     let old = ring.generate("EdDSA");
     let token = ring.mint(&[]);
-    ring.rotate(NOW, &[]);
+    ring.rotate(now(), &[]);
     let out = ring
-        .at(NOW + 60, &["--json", "keys", "retire", "--", &old])
+        .at(now() + 60, &["--json", "keys", "retire", "--", &old])
         .ok();
     let v = out.json();
     assert_eq!(v["kid"], old.as_str());
@@ -22,22 +22,25 @@ fn retired_key_rejects_its_tokens_with_a_warning() {
     assert!(warning.contains(&old), "{warning}");
     assert!(out.stderr.contains("warning"), "{}", out.stderr);
 
-    let rejected = ring.verify_at(NOW + 60, &token, &[]).code(1);
+    let rejected = ring.verify_at(now() + 60, &token, &[]).code(1);
     let v = rejected.json();
     assert_eq!(v["valid"], false);
     assert_eq!(v["error"]["kind"], "retired_kid");
     assert_eq!(v["error"]["kid"], old.as_str());
     assert_eq!(ring.entry(&old)["state"], "retired");
-    assert_eq!(ring.entry(&old)["retired"], NOW + 60);
+    assert_eq!(ring.entry(&old)["retired"], now() + 60);
 }
 
 #[test]
 fn no_warning_once_every_token_has_expired() {
     let ring = Ring::new();
     let old = ring.generate("EdDSA");
-    ring.rotate(NOW, &[]);
+    ring.rotate(now(), &[]);
     let out = ring
-        .at(NOW + 2 * 86_400, &["--json", "keys", "retire", "--", &old])
+        .at(
+            now() + 2 * 86_400,
+            &["--json", "keys", "retire", "--", &old],
+        )
         .ok();
     assert_eq!(out.json()["warning"], Value::Null);
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
@@ -47,8 +50,8 @@ fn no_warning_once_every_token_has_expired() {
 fn human_output_is_the_kid() {
     let ring = Ring::new();
     let old = ring.generate("EdDSA");
-    ring.rotate(NOW, &[]);
-    let out = ring.at(NOW, &["keys", "retire", "--", &old]).ok();
+    ring.rotate(now(), &[]);
+    let out = ring.at(now(), &["keys", "retire", "--", &old]).ok();
     assert_eq!(out.stdout.trim(), old);
     assert!(out.stderr.contains("warning:"));
 }
@@ -58,7 +61,7 @@ fn retiring_the_active_key_is_usage() {
     let ring = Ring::new();
     let active = ring.generate("EdDSA");
     let out = ring
-        .at(NOW, &["--json", "keys", "retire", "--", &active])
+        .at(now(), &["--json", "keys", "retire", "--", &active])
         .code(2);
     assert_eq!(out.kind(), "usage");
     assert_eq!(ring.entry(&active)["state"], "active");
@@ -68,15 +71,17 @@ fn retiring_the_active_key_is_usage() {
 fn retiring_an_unknown_kid_is_usage() {
     let ring = Ring::new();
     ring.generate("EdDSA");
-    let out = ring.at(NOW, &["--json", "keys", "retire", "nope"]).code(2);
+    let out = ring
+        .at(now(), &["--json", "keys", "retire", "nope"])
+        .code(2);
     assert_eq!(out.kind(), "usage");
 }
 
 #[test]
 fn kid_starting_with_a_dash_is_accepted_as_an_argument() {
     let ring = Ring::new();
-    ring.at(NOW, &["keys", "generate", "--kid=-abc"]).ok();
-    ring.rotate(NOW, &[]);
-    ring.at(NOW, &["keys", "export", "-abc"]).ok();
-    ring.at(NOW, &["keys", "retire", "-abc"]).ok();
+    ring.at(now(), &["keys", "generate", "--kid=-abc"]).ok();
+    ring.rotate(now(), &[]);
+    ring.at(now(), &["keys", "export", "-abc"]).ok();
+    ring.at(now(), &["keys", "retire", "-abc"]).ok();
 }

@@ -4,42 +4,42 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::common::{NOW, Ring, bin, segment};
+use crate::common::{Ring, bin, now, segment};
 
 #[test]
 fn old_key_verifies_with_tokens_valid_until_and_new_key_signs() {
     let ring = Ring::new();
     let old = ring.generate("EdDSA");
     let before = ring.mint(&[]);
-    let new = ring.rotate(NOW + 100, &[]);
+    let new = ring.rotate(now() + 100, &[]);
     assert_ne!(old, new);
 
     let old_entry = ring.entry(&old);
     assert_eq!(old_entry["state"], "verify");
-    assert_eq!(old_entry["deactivated"], NOW + 100);
-    assert_eq!(old_entry["tokens_valid_until"], NOW + 100 + 86_400);
+    assert_eq!(old_entry["deactivated"], now() + 100);
+    assert_eq!(old_entry["tokens_valid_until"], now() + 100 + 86_400);
     let new_entry = ring.entry(&new);
     assert_eq!(new_entry["state"], "active");
-    assert_eq!(new_entry["activated"], NOW + 100);
+    assert_eq!(new_entry["activated"], now() + 100);
     assert_eq!(new_entry["alg"], "EdDSA", "default: the active key's alg");
     assert!(new_entry.get("tokens_valid_until").is_none());
 
-    let after = ring.mint_at(NOW + 100, &[]);
+    let after = ring.mint_at(now() + 100, &[]);
     assert_eq!(segment(&after, 0)["kid"], new.as_str());
 
     // A token minted before the rotation still verifies, by the verify key.
-    let v = ring.verify_at(NOW + 200, &before, &[]).ok().json();
+    let v = ring.verify_at(now() + 200, &before, &[]).ok().json();
     assert_eq!(v["valid"], true);
     assert_eq!(v["header"]["kid"], old.as_str());
     assert_eq!(v["key_state"], "verify");
-    ring.verify_at(NOW + 200, &after, &[]).ok();
+    ring.verify_at(now() + 200, &after, &[]).ok();
 }
 
 #[test]
 fn alg_option_changes_the_algorithm() {
     let ring = Ring::new();
     ring.generate("EdDSA");
-    let new = ring.rotate(NOW, &["--alg", "ES256"]);
+    let new = ring.rotate(now(), &["--alg", "ES256"]);
     assert_eq!(ring.entry(&new)["alg"], "ES256");
     let token = ring.mint(&[]);
     assert_eq!(segment(&token, 0)["alg"], "ES256");
@@ -50,7 +50,7 @@ fn alg_option_changes_the_algorithm() {
 fn stage_then_rotate_promotes_the_staged_kid() {
     let ring = Ring::new();
     let old = ring.generate("EdDSA");
-    let staged = ring.rotate(NOW, &["--stage"]);
+    let staged = ring.rotate(now(), &["--stage"]);
     assert_eq!(ring.entry(&staged)["state"], "next");
     assert_eq!(ring.entry(&old)["state"], "active");
 
@@ -65,13 +65,13 @@ fn stage_then_rotate_promotes_the_staged_kid() {
     assert!(kids.contains(&staged.as_str()) && kids.contains(&old.as_str()));
     assert_eq!(segment(&ring.mint(&[]), 0)["kid"], old.as_str());
 
-    let promoted = ring.rotate(NOW + 60, &[]);
+    let promoted = ring.rotate(now() + 60, &[]);
     assert_eq!(promoted, staged, "rotate promotes the staged key");
     assert_eq!(ring.entry(&staged)["state"], "active");
     assert_eq!(ring.entry(&old)["state"], "verify");
     assert_eq!(ring.list().len(), 2, "no extra key was generated");
     assert_eq!(
-        segment(&ring.mint_at(NOW + 60, &[]), 0)["kid"],
+        segment(&ring.mint_at(now() + 60, &[]), 0)["kid"],
         staged.as_str()
     );
 }
@@ -80,9 +80,9 @@ fn stage_then_rotate_promotes_the_staged_kid() {
 fn staged_key_of_another_alg_refuses_a_conflicting_alg() {
     let ring = Ring::new();
     ring.generate("EdDSA");
-    ring.rotate(NOW, &["--stage", "--alg", "ES256"]);
+    ring.rotate(now(), &["--stage", "--alg", "ES256"]);
     let out = ring
-        .at(NOW, &["--json", "keys", "rotate", "--alg", "EdDSA"])
+        .at(now(), &["--json", "keys", "rotate", "--alg", "EdDSA"])
         .code(2);
     assert_eq!(out.kind(), "usage");
 }
@@ -90,7 +90,7 @@ fn staged_key_of_another_alg_refuses_a_conflicting_alg() {
 #[test]
 fn rotate_on_a_new_keyring_creates_an_active_key() {
     let ring = Ring::new();
-    let kid = ring.rotate(NOW, &[]);
+    let kid = ring.rotate(now(), &[]);
     assert_eq!(ring.entry(&kid)["state"], "active");
     assert_eq!(Ring::mode(&ring.dir), 0o700);
 }
@@ -157,7 +157,7 @@ fn concurrent_rotations_leave_a_consistent_keyring() {
 fn issue_17_a_second_next_key_is_refused() {
     let ring = Ring::new();
     let active = ring.generate("EdDSA");
-    let next = ring.rotate(NOW, &["--stage"]);
+    let next = ring.rotate(now(), &["--stage"]);
     let tries: [&[&str]; 3] = [
         &["--json", "keys", "rotate", "--stage"],
         &["--json", "keys", "generate"],
@@ -166,7 +166,7 @@ fn issue_17_a_second_next_key_is_refused() {
         ],
     ];
     for args in tries {
-        let out = ring.at(NOW, args).code(2);
+        let out = ring.at(now(), args).code(2);
         let v = out.json();
         assert_eq!(v["error"]["kind"], "usage", "{args:?}");
         let message = v["error"]["message"].as_str().unwrap();
@@ -177,12 +177,12 @@ fn issue_17_a_second_next_key_is_refused() {
     // Nothing was added.
     assert_eq!(ring.list().len(), 2);
     // Promoting the staged key makes room for the next one.
-    ring.rotate(NOW, &[]);
+    ring.rotate(now(), &[]);
     assert_eq!(ring.entry(&next)["state"], "active");
     assert_eq!(ring.entry(&active)["state"], "verify");
-    let staged = ring.rotate(NOW, &["--stage"]);
+    let staged = ring.rotate(now(), &["--stage"]);
     // So does retiring it (it never signed).
-    ring.at(NOW, &["keys", "retire", "--", &staged]).ok();
+    ring.at(now(), &["keys", "retire", "--", &staged]).ok();
     let generated = ring.generate("ES256");
     assert_eq!(ring.entry(&generated)["state"], "next");
 }

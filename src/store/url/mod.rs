@@ -9,16 +9,35 @@
 //! | `redis://[user:pass@]HOST:PORT[/DB][?prefix=P&timeout=D]` | [`RedisStore`](super::RedisStore), one node |
 //! | `rediss://…` | the same over TLS |
 //! | `redis+cluster://[user:pass@]HOST:PORT[,HOST:PORT…][?prefix=P&timeout=D]` | Redis Cluster |
+//! | `postgres://USER[:PASS]@HOST[:PORT][,HOST[:PORT]…]/DB[?sslmode=M&sslrootcert=FILE&channel_binding=require&timeout=D&pool=N&max_leeway=D]` | [`PostgresStore`](super::PostgresStore) (also `postgresql://`) |
 
 use std::time::Duration;
 
 use crate::error::{Error, Result, quoted};
 
+mod postgres;
+mod redis;
+
+pub(crate) use postgres::PostgresUrl;
+#[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
+pub(crate) use postgres::SslMode;
+pub(crate) use redis::RedisUrl;
+
 /// The schemes [`Store::open`](super::Store::open) accepts, for error messages.
-pub(crate) const ACCEPTED: &str = "memory:, sqlite:PATH, redis://HOST:PORT/DB, rediss://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT";
+pub(crate) const ACCEPTED: &str = "memory:, sqlite:PATH, redis://HOST:PORT/DB, rediss://HOST:PORT/DB, redis+cluster://HOST:PORT,HOST:PORT or postgres://USER@HOST:PORT/DB";
+
+/// The default PostgreSQL port.
+pub(crate) const POSTGRES_PORT: u16 = 5432;
+
+/// The default size of a PostgreSQL store's connection pool.
+pub(crate) const POSTGRES_POOL: usize = 8;
 
 /// The default Redis key prefix, so that several applications can share one Redis.
-pub const DEFAULT_PREFIX: &str = "tg:v1:";
+pub const DEFAULT_PREFIX: &str = "tg:";
+
+/// The default prefix of the version-1 key layout, read once when a store is upgraded.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // read by the redis backend only
+pub(crate) const V1_DEFAULT_PREFIX: &str = "tg:v1:";
 
 /// The default bound on one store operation (connect or command). Defaults to 1 second.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -26,79 +45,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A parsed store URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StoreUrl {
-    Memory,
-    Sqlite { path: String },
+    Memory {
+        max_leeway: Option<i64>,
+    },
+    Sqlite {
+        path: String,
+        max_leeway: Option<i64>,
+    },
     Redis(RedisUrl),
+    Postgres(PostgresUrl),
 }
-
-/// A parsed `redis://`, `rediss://` or `redis+cluster://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RedisUrl {
-    pub(crate) tls: bool,
-    pub(crate) cluster: bool,
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<String>,
-    /// `host:port` pairs (exactly one unless `cluster`).
-    pub(crate) nodes: Vec<(String, u16)>,
-    pub(crate) db: i64,
-    pub(crate) prefix: String,
-    pub(crate) timeout: Duration,
-}
-
-impl RedisUrl {
-    /// The URL of one node for the redis crate (credentials included, no query).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the redis backend connects
-    pub(crate) fn node_url(&self, host: &str, port: u16) -> String {
-        let scheme = if self.tls { "rediss" } else { "redis" };
-        let auth = match (&self.username, &self.password) {
-            (Some(u), Some(p)) => format!("{}:{}@", pct_encode(u), pct_encode(p)),
-            (None, Some(p)) => format!(":{}@", pct_encode(p)),
-            (Some(u), None) => format!("{}@", pct_encode(u)),
-            (None, None) => String::new(),
-        };
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_owned()
-        };
-        format!("{scheme}://{auth}{host}:{port}/{}", self.db)
-    }
-
-    /// The URL for messages and logs: the password replaced by `***`.
-    pub(crate) fn redacted(&self) -> String {
-        let scheme = match (self.cluster, self.tls) {
-            (true, _) => "redis+cluster",
-            (false, true) => "rediss",
-            (false, false) => "redis",
-        };
-        let auth = match (&self.username, &self.password) {
-            (Some(u), Some(_)) => format!("{u}:***@"),
-            (None, Some(_)) => ":***@".to_owned(),
-            (Some(u), None) => format!("{u}@"),
-            (None, None) => String::new(),
-        };
-        let nodes: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|(h, p)| {
-                if h.contains(':') {
-                    format!("[{h}]:{p}")
-                } else {
-                    format!("{h}:{p}")
-                }
-            })
-            .collect();
-        let mut out = format!("{scheme}://{auth}{}", nodes.join(","));
-        if !self.cluster {
-            out.push_str(&format!("/{}", self.db));
-        }
-        if self.prefix != DEFAULT_PREFIX {
-            out.push_str(&format!("?prefix={}", self.prefix));
-        }
-        out
-    }
-}
-
 impl StoreUrl {
     /// Parses a store URL.
     ///
@@ -115,17 +71,42 @@ impl StoreUrl {
             .with_context("store", redact_raw(url))
         };
         let url = url.trim();
-        if url == "memory:" || url == "memory://" {
-            return Ok(StoreUrl::Memory);
+        if let Some(rest) = url
+            .strip_prefix("memory://")
+            .or_else(|| url.strip_prefix("memory:"))
+        {
+            let query = match rest {
+                "" => "",
+                q => q
+                    .strip_prefix('?')
+                    .ok_or_else(|| bad("memory: takes no path"))?,
+            };
+            return Ok(StoreUrl::Memory {
+                max_leeway: max_leeway_only(query).map_err(&bad)?,
+            });
         }
         if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.strip_prefix("//").unwrap_or(path);
+            // `sqlite:PATH?max_leeway=10m`: a query only when it parses as one.
+            let (path, max_leeway) = match path.rsplit_once('?') {
+                Some((p, q)) if q.starts_with("max_leeway=") => {
+                    (p, max_leeway_only(q).map_err(&bad)?)
+                }
+                _ => (path, None),
+            };
             if path.is_empty() {
                 return Err(bad("sqlite needs a file path"));
             }
             return Ok(StoreUrl::Sqlite {
                 path: path.to_owned(),
+                max_leeway,
             });
+        }
+        if let Some(rest) = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+        {
+            return Ok(StoreUrl::Postgres(PostgresUrl::parse(rest, &bad)?));
         }
         let (tls, cluster, rest) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
             (false, true, rest)
@@ -181,7 +162,9 @@ impl StoreUrl {
             return Err(bad("Redis Cluster has only database 0"));
         }
         let mut prefix = DEFAULT_PREFIX.to_owned();
+        let mut prefix_given = false;
         let mut timeout = DEFAULT_TIMEOUT;
+        let mut max_leeway = None;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("prefix", value)) => {
@@ -194,13 +177,21 @@ impl StoreUrl {
                         return Err(bad("a prefix uses only letters, digits and : _ . -"));
                     }
                     prefix = value;
+                    prefix_given = true;
                 }
                 Some(("timeout", value)) => {
                     timeout = parse_timeout(value)
                         .filter(|d| !d.is_zero())
                         .ok_or_else(|| bad("timeout is a duration such as 2s or 500ms"))?;
                 }
-                _ => return Err(bad("unknown query parameter; use prefix= or timeout=")),
+                Some(("max_leeway", value)) => {
+                    max_leeway = Some(parse_max_leeway(value).map_err(&bad)?);
+                }
+                _ => {
+                    return Err(bad(
+                        "unknown query parameter; use prefix=, timeout= or max_leeway=",
+                    ));
+                }
             }
         }
         Ok(StoreUrl::Redis(RedisUrl {
@@ -211,18 +202,42 @@ impl StoreUrl {
             nodes,
             db,
             prefix,
+            prefix_given,
             timeout,
+            max_leeway,
         }))
     }
 
     /// The URL for messages and logs, password redacted.
     pub(crate) fn redacted(&self) -> String {
         match self {
-            StoreUrl::Memory => "memory:".to_owned(),
-            StoreUrl::Sqlite { path } => format!("sqlite:{path}"),
+            StoreUrl::Memory { .. } => "memory:".to_owned(),
+            StoreUrl::Sqlite { path, .. } => format!("sqlite:{path}"),
             StoreUrl::Redis(r) => r.redacted(),
+            StoreUrl::Postgres(p) => p.redacted(),
         }
     }
+}
+
+/// The only query `memory:` and `sqlite:` take: `max_leeway=D`.
+fn max_leeway_only(query: &str) -> std::result::Result<Option<i64>, &'static str> {
+    let mut max_leeway = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("max_leeway", value)) => max_leeway = Some(parse_max_leeway(value)?),
+            _ => return Err("unknown query parameter; use max_leeway="),
+        }
+    }
+    Ok(max_leeway)
+}
+
+/// `max_leeway=` in seconds: a duration with a unit, at most a day.
+fn parse_max_leeway(value: &str) -> std::result::Result<i64, &'static str> {
+    crate::clock::parse_duration(value)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .filter(|s| *s <= 86_400)
+        .ok_or("max_leeway is a duration such as 5m, at most 1d")
 }
 
 /// A duration with a unit such as `2s`, `1m` or `500ms` ([`parse_duration`](crate::parse_duration)'s
@@ -309,25 +324,48 @@ mod tests {
 
     #[test]
     fn parses_memory_and_sqlite() {
-        assert_eq!(StoreUrl::parse("memory:").unwrap(), StoreUrl::Memory);
+        assert_eq!(
+            StoreUrl::parse("memory:").unwrap(),
+            StoreUrl::Memory { max_leeway: None }
+        );
+        assert_eq!(
+            StoreUrl::parse("memory:?max_leeway=10m").unwrap(),
+            StoreUrl::Memory {
+                max_leeway: Some(600)
+            }
+        );
+        let sqlite = |path: &str, max_leeway| StoreUrl::Sqlite {
+            path: path.into(),
+            max_leeway,
+        };
         assert_eq!(
             StoreUrl::parse("sqlite:tollgate.db").unwrap(),
-            StoreUrl::Sqlite {
-                path: "tollgate.db".into()
-            }
+            sqlite("tollgate.db", None)
         );
         assert_eq!(
             StoreUrl::parse("sqlite:/var/lib/tg.db").unwrap(),
-            StoreUrl::Sqlite {
-                path: "/var/lib/tg.db".into()
-            }
+            sqlite("/var/lib/tg.db", None)
         );
         assert_eq!(
             StoreUrl::parse("sqlite:///var/lib/tg.db").unwrap(),
-            StoreUrl::Sqlite {
-                path: "/var/lib/tg.db".into()
-            }
+            sqlite("/var/lib/tg.db", None)
         );
+        assert_eq!(
+            StoreUrl::parse("sqlite:tg.db?max_leeway=1m").unwrap(),
+            sqlite("tg.db", Some(60))
+        );
+        for bad in [
+            "memory:x",
+            "memory:?ttl=1s",
+            "sqlite:tg.db?max_leeway=2d",
+            "sqlite:tg.db?max_leeway=5",
+        ] {
+            assert_eq!(
+                StoreUrl::parse(bad).unwrap_err().kind(),
+                crate::ErrorKind::Usage,
+                "{bad}"
+            );
+        }
     }
 
     #[test]
