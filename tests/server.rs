@@ -153,6 +153,10 @@ fn introspection_answers_active_with_claims_and_inactive_with_nothing_more() {
     let mut forged = token.clone();
     forged.replace_range(forged.len() - 2.., "AA");
     let refresh_like = format!("{}.{}", "x".repeat(20), "y".repeat(20));
+    // The CLI revoked in another process: the server's replica has it within the feed's delay.
+    eventually("the CLI's revocation to reach the replica", || {
+        introspect(served.addr, &auth, &revoked).json() == json!({"active": false})
+    });
     for bad in [
         expired.as_str(),
         revoked.as_str(),
@@ -440,7 +444,13 @@ fn a_store_that_goes_down_makes_answers_503_never_active_or_inactive() {
     );
 
     redis.stop();
-    let r = introspect(served.addr, &auth, &token);
+    // The replica answers from memory until its feed is known to be down (at most the
+    // staleness bound), then from the store, which is down: 503, never an answer.
+    let mut r = introspect(served.addr, &auth, &token);
+    eventually("the replica to give way to the unreachable store", || {
+        r = introspect(served.addr, &auth, &token);
+        r.status == 503
+    });
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["error"], "temporarily_unavailable");
     assert_eq!(r.json()["kind"], "store_unavailable");
@@ -599,4 +609,93 @@ fn clients_add_prints_the_secret_once_and_keeps_only_its_hash() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Checks every line of `expected` is a whole line of the metrics text.
+fn assert_metrics(text: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(text.lines().any(|l| l == *line), "missing {line}:\n{text}");
+    }
+}
+
+#[test]
+fn serve_verifies_through_a_replica_that_follows_revocations_made_elsewhere() {
+    let s = Setup::new();
+    let auth = s.add_client("backend");
+    let served = s.serve_with(&s.store, &["--max-staleness", "2s"]);
+    let health = get(served.addr, "/healthz").json();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["replica"]["fresh"], true, "{health}");
+    assert_eq!(health["replica"]["max_staleness_ms"], 2000, "{health}");
+    assert!(health["replica"]["last_sync_age_ms"].as_i64().unwrap() >= 0);
+
+    let token = s.mint(&[]);
+    assert_eq!(
+        introspect(served.addr, &auth, &token).json()["active"],
+        true
+    );
+    // Another process (the CLI) revokes in the same SQLite file: the replica's feed brings it.
+    run_ok(s.cli().arg("revoke").arg(&token));
+    eventually("the CLI's revocation to reach the server's replica", || {
+        introspect(served.addr, &auth, &token).json() == json!({"active": false})
+    });
+    let metrics = get(served.addr, "/metrics").text();
+    assert_metrics(
+        &metrics,
+        &[
+            "tollgate_replica_fresh 1",
+            "tollgate_replica_max_staleness_seconds 2",
+            "tollgate_replica_entries 1",
+        ],
+    );
+    for counter in [
+        "tollgate_replica_loads_total ",
+        "tollgate_replica_resyncs_total ",
+        "tollgate_replica_strict_checks_total ",
+        "tollgate_replica_last_sync_age_seconds ",
+    ] {
+        assert!(metrics.contains(counter), "missing {counter}:\n{metrics}");
+    }
+}
+
+#[test]
+fn serve_over_redis_verifies_through_its_replica() {
+    let Some(redis) = RedisServer::start("serve_replica_redis") else {
+        return;
+    };
+    let s = Setup::new();
+    let auth = s.add_client("backend");
+    let url = redis.url("");
+    let served = s.serve_on(&url);
+    assert_eq!(
+        get(served.addr, "/healthz").json()["replica"]["fresh"],
+        true
+    );
+    let token = s.mint(&[]);
+    assert_eq!(
+        introspect(served.addr, &auth, &token).json()["active"],
+        true
+    );
+    run_ok(tollgate(&s.keys(), &url).arg("revoke").arg(&token));
+    eventually(
+        "the revocation published on Redis to reach the replica",
+        || introspect(served.addr, &auth, &token).json() == json!({"active": false}),
+    );
+    assert_metrics(
+        &get(served.addr, "/metrics").text(),
+        &["tollgate_replica_fresh 1", "tollgate_replica_entries 1"],
+    );
+}
+
+#[test]
+fn serve_refuses_a_staleness_bound_its_feed_cannot_meet() {
+    let s = Setup::new();
+    let out = s
+        .cli()
+        .args(["serve", "--listen", "127.0.0.1:0", "--max-staleness", "0s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--max-staleness 0s is below"), "{stderr}");
 }

@@ -504,7 +504,9 @@ fn logout_ends_one_session_and_logout_all_every_session_of_the_user() {
         None,
         &format!("refresh_token={}", token(&a2, "refresh_token")),
     );
-    assert_eq!(error_kind(&r), "unknown_session");
+    // Ended by a user revocation: the refresh says so, with the scope (issue 8).
+    assert_eq!(error_kind(&r), "revoked");
+    assert_eq!(r.json()["scope"], "user", "{}", r.text());
     assert_eq!(
         bearer_get(addr, "/session/me", &token(&b, "access_token")).status,
         200

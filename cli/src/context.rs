@@ -50,6 +50,33 @@ impl Context {
         Ok(gate)
     }
 
+    /// The gate of `tollgate serve`: as [`gate`](Context::gate) with the keyring, but over a
+    /// local replica of the store's denylist when the store has a change feed (SQLite polling,
+    /// Redis pub/sub, PostgreSQL `LISTEN/NOTIFY`), so that a verification costs no round trip.
+    /// Waits up to `wait` for the replica's first load; until it is fresh (and whenever it falls
+    /// behind `max_staleness`), checks go to the store itself.
+    pub(crate) async fn serving_gate(
+        &self,
+        options: VerifyOptions,
+        max_staleness: std::time::Duration,
+        wait: std::time::Duration,
+    ) -> Result<Gate> {
+        let config = tollgate::store::ReplicaConfig::default().with_max_staleness(max_staleness);
+        let store = self.store().await?.replicated(config)?;
+        if let Some(replica) = store.replica()
+            && !replica.wait_fresh(wait).await
+        {
+            crate::output::warn(&format!(
+                "the store's replica is not loaded after {}; checks go to the store until it is",
+                tollgate::format_duration(wait)
+            ));
+        }
+        Ok(Gate::new(store)
+            .with_clock(self.clock)
+            .with_options(options)
+            .with_keyring(self.keyring()?))
+    }
+
     /// Verification options for a command's own `--aud`/`--iss` flags, falling back to the
     /// global `--audience`/`--issuer` (and their environment variables) when it gives none: the
     /// one place those defaults are applied. Mint takes them through

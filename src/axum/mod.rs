@@ -89,8 +89,7 @@ pub use rejection::Rejection;
 pub use tower_http::csrf::CsrfLayer;
 use tower_http::csrf::ProtectionError;
 
-use crate::claims::Claims;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::gate::Gate;
 use crate::store::{RevocationStore, Store};
 use crate::token::Verified;
@@ -232,7 +231,7 @@ pub async fn authenticate<C, S>(
     headers: &HeaderMap,
 ) -> Result<Option<Verified<C>>, Rejection>
 where
-    C: DeserializeOwned,
+    C: DeserializeOwned + 'static,
     S: RevocationStore,
 {
     match presented_token(headers)? {
@@ -249,7 +248,7 @@ where
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Malformed`] for `Authorization: Bearer` with no token, or with a value that is
+/// [`ErrorKind::Malformed`](crate::ErrorKind::Malformed) for `Authorization: Bearer` with no token, or with a value that is
 /// not visible ASCII.
 pub fn presented_token(headers: &HeaderMap) -> Result<Option<&str>> {
     for value in headers.get_all(header::AUTHORIZATION) {
@@ -276,31 +275,8 @@ pub fn presented_token(headers: &HeaderMap) -> Result<Option<&str>> {
 }
 
 /// The token verified by [`require`], with its application claims read as `C`.
-fn with_claims_as<C: DeserializeOwned>(verified: &Verified) -> Result<Verified<C>> {
-    let extra = C::deserialize(Value::Object(verified.claims.extra.clone())).map_err(|e| {
-        Error::new(
-            ErrorKind::Malformed,
-            format!("application claims do not have the expected shape: {e}"),
-        )
-    })?;
-    let c = &verified.claims;
-    Ok(Verified {
-        header: verified.header.clone(),
-        claims: Claims {
-            iss: c.iss.clone(),
-            sub: c.sub.clone(),
-            aud: c.aud.clone(),
-            exp: c.exp,
-            nbf: c.nbf,
-            iat: c.iat,
-            jti: c.jti.clone(),
-            sid: c.sid.clone(),
-            auth_time: c.auth_time,
-            extra,
-        },
-        key_state: verified.key_state,
-        namespace: verified.namespace.clone(),
-    })
+fn with_claims_as<C: DeserializeOwned + 'static>(verified: &Verified) -> Result<Verified<C>> {
+    crate::token::with_claims_as(verified.clone())
 }
 
 /// A JSON response with `Cache-Control: no-store` (nothing tollgate answers is cacheable
@@ -350,6 +326,7 @@ fn cross_origin_refused(_: ProtectionError) -> ::axum::response::Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use ::axum::http::HeaderValue;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

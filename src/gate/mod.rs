@@ -47,18 +47,23 @@ use crate::store::{RevocationStore, Store};
 use crate::token::{self, Minted};
 use crate::validate::VerifyOptions;
 
+mod cache;
 mod inspect;
 mod revoke;
 mod session;
 mod verify;
 
+pub use cache::{CacheConfig, CacheStats};
 pub use inspect::{Inspection, Introspection, RefreshTokenInfo};
 pub use revoke::Revoked;
 pub use verify::token_ref;
 
 /// Keyring, store, clock and options: mint, verify with revocation, revoke.
 pub struct Gate<S = Store> {
-    keyring: RwLock<Option<Arc<Keyring>>>,
+    /// The keyring and its generation (bumped by every change), read together.
+    keyring: RwLock<(Option<Arc<Keyring>>, u64)>,
+    /// Tokens verified before (see [`CacheConfig`]).
+    cache: cache::VerifiedCache,
     store: S,
     clock: Clock,
     options: VerifyOptions,
@@ -84,7 +89,8 @@ impl<S: RevocationStore> Gate<S> {
     /// A gate over `store`, with the system clock, default [`VerifyOptions`] and no keyring yet.
     pub fn new(store: S) -> Self {
         Gate {
-            keyring: RwLock::new(None),
+            keyring: RwLock::new((None, 0)),
+            cache: cache::VerifiedCache::new(CacheConfig::new()),
             store,
             clock: Clock::System,
             options: VerifyOptions::new(),
@@ -136,10 +142,30 @@ impl<S: RevocationStore> Gate<S> {
         self
     }
 
-    /// Sets the verification options (audience, issuer, leeway, algorithms).
+    /// Sets the verification options (audience, issuer, leeway, algorithms). Forgets the
+    /// tokens cached under the previous ones.
     pub fn with_options(mut self, options: VerifyOptions) -> Self {
         self.options = options;
+        self.cache.clear();
         self
+    }
+
+    /// Bounds the verified-token cache (on by default: 10,000 entries, 16 MiB);
+    /// [`CacheConfig::disabled`] turns it off. See [`CacheConfig`] for what a hit skips and
+    /// what it never skips.
+    pub fn with_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = cache::VerifiedCache::new(config);
+        self
+    }
+
+    /// The verified-token cache's bounds.
+    pub fn cache_config(&self) -> CacheConfig {
+        self.cache.config()
+    }
+
+    /// The verified-token cache's counters: hits, misses, evictions, entries.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 
     /// Sets the session lifetimes and grace window.
@@ -179,20 +205,34 @@ impl<S: RevocationStore> Gate<S> {
     ///
     /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the gate has none.
     pub fn keyring(&self) -> Result<Arc<Keyring>> {
-        self.keyring
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .ok_or_else(|| Error::bad_key("no keyring is configured"))
+        self.keyring_generation().map(|(keyring, _)| keyring)
     }
 
-    /// Replaces the keyring (for example after it changed on disk); in-flight verifications
+    /// The current keyring and its generation (1 for the first, +1 per change), read at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the gate has none.
+    pub fn keyring_generation(&self) -> Result<(Arc<Keyring>, u64)> {
+        let slot = self
+            .keyring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &slot.0 {
+            Some(keyring) => Ok((keyring.clone(), slot.1)),
+            None => Err(Error::bad_key("no keyring is configured")),
+        }
+    }
+
+    /// Replaces the keyring (for example after it changed on disk) and starts a new generation:
+    /// no token cached under the previous keyring answers again. In-flight verifications
     /// finish with the one they started with.
     pub fn set_keyring(&self, keyring: Keyring) {
-        *self
+        let mut slot = self
             .keyring
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(keyring));
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = (Some(Arc::new(keyring)), slot.1.wrapping_add(1));
     }
 
     /// Re-reads the keyring from its directory and swaps it in.

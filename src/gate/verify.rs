@@ -1,6 +1,7 @@
 //! [`Gate::verify`]: the token pipeline, then one revocation check in the store.
 
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::Gate;
 use crate::clock::format_time;
@@ -17,13 +18,49 @@ impl<S: RevocationStore> Gate<S> {
     /// Every kind of [`token::verify`]; `revoked` (with context `scope`
     /// and `revoked_at`); `store_unavailable` when the store cannot be asked; `usage` when the
     /// options' leeway is above the store's maximum leeway.
-    pub async fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>> {
-        let keyring = self.keyring()?;
+    ///
+    /// A token verified before with the same keyring generation is answered from the
+    /// verified-token cache ([`CacheConfig`](super::CacheConfig)): no parsing, no signature,
+    /// but `exp` and the revocation check every time.
+    pub async fn verify<C: DeserializeOwned + 'static>(&self, token: &str) -> Result<Verified<C>> {
+        let (keyring, generation) = self.keyring_generation()?;
         #[cfg(feature = "remote")]
         if let Some(keys) = self.remote_keys(token, keyring.key_set()).await? {
             return self.verify_with(token, &keys).await;
         }
-        self.verify_with(token, keyring.key_set()).await
+        let Some(key) = self.cache.key(token) else {
+            return self.verify_with(token, keyring.key_set()).await;
+        };
+        self.check_leeway()?;
+        let now = self.clock().now();
+        if let Some(hit) = self.cache.get(&key, generation, now) {
+            self.check_revocation(token_ref(&hit.verified), now).await?;
+            return token::with_claims_as(hit.verified.clone());
+        }
+        let verified = token::verify::<Map<String, Value>>(
+            token,
+            keyring.key_set(),
+            self.options(),
+            self.clock(),
+        )?;
+        self.check_revocation(token_ref(&verified), now).await?;
+        self.cache.insert(
+            key,
+            generation,
+            now,
+            self.options().leeway_secs(),
+            token.len(),
+            &verified,
+        );
+        token::with_claims_as(verified)
+    }
+
+    /// The revocation check of a verified token: `revoked` when an entry covers it.
+    async fn check_revocation(&self, token: TokenRef<'_>, now: i64) -> Result<()> {
+        if let Status::Revoked { scope, revoked_at } = self.store().check(&token, now).await? {
+            return Err(revoked_error(scope, revoked_at));
+        }
+        Ok(())
     }
 
     /// The keys of the trusted issuer whose JWK Set holds the token's `kid`, when the keyring
@@ -84,13 +121,8 @@ impl<S: RevocationStore> Gate<S> {
     ) -> Result<Verified<C>> {
         self.check_leeway()?;
         let verified = token::verify::<C>(token, keys, self.options(), self.clock())?;
-        let status = self
-            .store()
-            .check(&token_ref(&verified), self.clock().now())
+        self.check_revocation(token_ref(&verified), self.clock().now())
             .await?;
-        if let Status::Revoked { scope, revoked_at } = status {
-            return Err(revoked_error(scope, revoked_at));
-        }
         Ok(verified)
     }
 }

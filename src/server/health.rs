@@ -3,7 +3,9 @@
 //! Body: `{"status":"ok"|"unavailable","keyring":"ok"|"unavailable","store":"ok"|"unavailable",
 //! "keyring_generation":N}`, and with trusted issuers `"issuers":[{"issuer","keys","state":
 //! "ok"|"stale"|"unavailable","fetched_at"}]` (a stale or unavailable issuer does not make the
-//! service unhealthy: its tokens are refused, tollgate's own still verify). The store is probed with one revocation check (the request path's
+//! service unhealthy: its tokens are refused, tollgate's own still verify), and over a replica
+//! `"replica":{"fresh","max_staleness_ms","last_sync_age_ms","entries"}` (a stale replica does
+//! not make the service unhealthy either: checks then go to the store, which is what is probed). The store is probed with one revocation check (the request path's
 //! own round trip); nothing about the store's address or the failure is sent.
 
 use ::axum::extract::State;
@@ -30,20 +32,33 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
         iat: Some(0),
         auth_time: None,
     };
-    let store = gate.store().check(&probe, gate.clock().now()).await;
+    // Probe the store itself, not the replica in front of it (which answers from memory).
+    let store = match gate.store().replica() {
+        Some(replica) => replica.store().check(&probe, gate.clock().now()).await,
+        None => gate.store().check(&probe, gate.clock().now()).await,
+    };
     if let Err(e) = &store {
         app.metrics().error(e);
         tracing::warn!(error = %e, "health check: store unavailable");
     }
     let ok = keyring_ok && store.is_ok();
     let word = |good: bool| if good { "ok" } else { "unavailable" };
-    #[allow(unused_mut)] // without feature `remote` nothing is added
     let mut body = json!({
         "status": word(ok),
         "keyring": word(keyring_ok),
         "store": word(store.is_ok()),
         "keyring_generation": app.metrics().keyring_generation(),
     });
+    // The replica: stale is not unhealthy (checks then go to the store, probed above).
+    if let Some(replica) = gate.store().replica() {
+        let f = replica.freshness();
+        body["replica"] = json!({
+            "fresh": f.fresh,
+            "max_staleness_ms": duration_millis(replica.config().max_staleness()),
+            "last_sync_age_ms": f.last_sync_millis.map(|t| (replica.config().clock().now_millis() - t).max(0)),
+            "entries": replica.len(),
+        });
+    }
     // Trusted issuers: their sets' state, never why a fetch failed (that is logged).
     #[cfg(feature = "remote")]
     if !gate.remote_issuers().is_empty() {
@@ -69,4 +84,9 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
         },
         &body,
     )
+}
+
+/// A duration in whole milliseconds, saturating.
+pub(crate) fn duration_millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

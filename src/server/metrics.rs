@@ -13,6 +13,15 @@
 //! | `tollgate_keyring_generation` | gauge | (1 at start, +1 per reload) |
 //! | `tollgate_keyring_reload_errors_total` | counter | |
 //! | `tollgate_http_request_duration_seconds` | histogram | `route` (the matched route, never a raw path) |
+//!
+//! The verified-token cache: `tollgate_verify_cache_hits_total`, `_misses_total`,
+//! `_evictions_total` (counters), `tollgate_verify_cache_entries` and `_bytes` (gauges).
+//!
+//! Over a store with a replica, also `tollgate_replica_fresh` (gauge, 1 while checks answer
+//! from memory), `tollgate_replica_max_staleness_seconds`, `tollgate_replica_last_sync_age_seconds`
+//! (-1 before the first sync), `tollgate_replica_entries`, and the counters
+//! `tollgate_replica_loads_total`, `tollgate_replica_resyncs_total` and
+//! `tollgate_replica_strict_checks_total` (checks the store answered because the replica was stale).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -337,8 +346,11 @@ fn scope_index(scope: Scope) -> usize {
 
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
-    #[allow(unused_mut)] // without feature `remote` nothing follows
     let mut text = app.metrics().render();
+    text.push_str(&render_cache(&app.gate().cache_stats()));
+    if let Some(replica) = app.gate().store().replica() {
+        text.push_str(&render_replica(replica));
+    }
     #[cfg(feature = "remote")]
     text.push_str(&render_issuers(app.gate().remote_issuers()));
     (
@@ -349,6 +361,67 @@ pub(crate) async fn metrics(State(app): State<App>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The verified-token cache's counters.
+fn render_cache(stats: &crate::gate::CacheStats) -> String {
+    format!(
+        "# HELP tollgate_verify_cache_hits_total Verifications answered from the verified-token cache (exp and revocation still checked).\n\
+         # TYPE tollgate_verify_cache_hits_total counter\n\
+         tollgate_verify_cache_hits_total {}\n\
+         # HELP tollgate_verify_cache_misses_total Verifications of the keyring's tokens that needed the signature.\n\
+         # TYPE tollgate_verify_cache_misses_total counter\n\
+         tollgate_verify_cache_misses_total {}\n\
+         # HELP tollgate_verify_cache_evictions_total Entries pushed out of the verified-token cache by its bounds.\n\
+         # TYPE tollgate_verify_cache_evictions_total counter\n\
+         tollgate_verify_cache_evictions_total {}\n\
+         # HELP tollgate_verify_cache_entries Tokens in the verified-token cache.\n\
+         # TYPE tollgate_verify_cache_entries gauge\n\
+         tollgate_verify_cache_entries {}\n\
+         # HELP tollgate_verify_cache_bytes Estimated bytes of the verified-token cache.\n\
+         # TYPE tollgate_verify_cache_bytes gauge\n\
+         tollgate_verify_cache_bytes {}\n",
+        stats.hits, stats.misses, stats.evictions, stats.entries, stats.weight
+    )
+}
+
+/// The replica in front of the store: whether it answers from memory, how far behind it may be,
+/// and how often checks went to the store instead.
+fn render_replica(replica: &crate::store::Replica<crate::store::Store>) -> String {
+    let f = replica.freshness();
+    let config = replica.config();
+    let age = f.last_sync_millis.map_or(-1.0, |t| {
+        (config.clock().now_millis() - t).max(0) as f64 / 1000.0
+    });
+    format!(
+        "# HELP tollgate_replica_fresh 1 while verification answers from the local replica of the denylist, 0 while checks go to the store.\n\
+         # TYPE tollgate_replica_fresh gauge\n\
+         tollgate_replica_fresh {}\n\
+         # HELP tollgate_replica_max_staleness_seconds The staleness bound: a feed silent this long sends checks to the store.\n\
+         # TYPE tollgate_replica_max_staleness_seconds gauge\n\
+         tollgate_replica_max_staleness_seconds {}\n\
+         # HELP tollgate_replica_last_sync_age_seconds Seconds since the feed last proved the replica current (-1: never).\n\
+         # TYPE tollgate_replica_last_sync_age_seconds gauge\n\
+         tollgate_replica_last_sync_age_seconds {age}\n\
+         # HELP tollgate_replica_entries Entries in the local replica of the denylist.\n\
+         # TYPE tollgate_replica_entries gauge\n\
+         tollgate_replica_entries {}\n\
+         # HELP tollgate_replica_loads_total Full loads of the denylist (start and after a stale spell).\n\
+         # TYPE tollgate_replica_loads_total counter\n\
+         tollgate_replica_loads_total {}\n\
+         # HELP tollgate_replica_resyncs_total Periodic anti-entropy reloads merged in.\n\
+         # TYPE tollgate_replica_resyncs_total counter\n\
+         tollgate_replica_resyncs_total {}\n\
+         # HELP tollgate_replica_strict_checks_total Checks answered by the store because the replica was stale.\n\
+         # TYPE tollgate_replica_strict_checks_total counter\n\
+         tollgate_replica_strict_checks_total {}\n",
+        u8::from(f.fresh),
+        config.max_staleness().as_secs_f64(),
+        replica.len(),
+        f.loads,
+        f.resyncs,
+        f.strict_checks,
+    )
 }
 
 /// The trusted issuers' JWK Sets: keys served, whether stale, fetches and failures.

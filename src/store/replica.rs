@@ -85,6 +85,11 @@ impl Default for ReplicaConfig {
 }
 
 impl ReplicaConfig {
+    /// The clock that stamps syncs and sweeps expired entries.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// How often the feed proves it is alive; for SQLite, how often it polls the change sequence,
     /// which bounds how late a revocation reaches the replica. Defaults to 50 ms.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
@@ -264,6 +269,11 @@ impl<S: ChangeFeed + 'static> Replica<S> {
     /// The replicated store.
     pub fn store(&self) -> &S {
         &self.shared.store
+    }
+
+    /// The settings it was started with.
+    pub fn config(&self) -> &ReplicaConfig {
+        &self.shared.config
     }
 
     /// Whether checks are currently answered from memory.

@@ -418,6 +418,49 @@ pub fn verify<C: DeserializeOwned>(
     verify_inner(token, keys, options, clock, Checks::All)
 }
 
+/// `verified` with its application claims read as `C`: moved as they are when `C` is the
+/// default JSON object, deserialized from it otherwise.
+///
+/// # Errors
+///
+/// [`ErrorKind::Malformed`] when the claims do not have `C`'s shape.
+pub(crate) fn with_claims_as<C: DeserializeOwned + 'static>(
+    verified: Verified,
+) -> Result<Verified<C>> {
+    let mut slot = Some(verified);
+    if let Some(same) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Verified<C>>>()
+        && let Some(verified) = same.take()
+    {
+        return Ok(verified);
+    }
+    let Some(verified) = slot else {
+        return Err(Error::malformed("application claims were already taken"));
+    };
+    let c = verified.claims;
+    let extra = C::deserialize(Value::Object(c.extra)).map_err(|e| {
+        Error::malformed(format!(
+            "application claims do not have the expected shape: {e}"
+        ))
+    })?;
+    Ok(Verified {
+        header: verified.header,
+        claims: Claims {
+            iss: c.iss,
+            sub: c.sub,
+            aud: c.aud,
+            exp: c.exp,
+            nbf: c.nbf,
+            iat: c.iat,
+            jti: c.jti,
+            sid: c.sid,
+            auth_time: c.auth_time,
+            extra,
+        },
+        key_state: verified.key_state,
+        namespace: verified.namespace,
+    })
+}
+
 /// Which claim checks run after the signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Checks {

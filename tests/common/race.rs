@@ -56,7 +56,9 @@ impl Gates {
             Arc::new(
                 Gate::new(Store::open(url).await.unwrap())
                     .with_keyring(Keyring::open(keys).unwrap())
-                    .with_clock(Clock::fixed(now()))
+                    // The real clock: the parent and the child start at different times, and a
+                    // minute-rounded `now()` of one would put the other's tokens in the future.
+                    .with_clock(Clock::system())
                     .with_session_config(config),
             )
         };

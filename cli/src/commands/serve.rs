@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
+use tollgate::gate::CacheConfig;
 use tollgate::server::{App, Clients, Config};
 use tollgate::session::DEFAULT_ACCESS_TTL;
 use tollgate::{Algorithm, Error, Result, format_duration, parse_duration};
@@ -82,6 +83,24 @@ pub(crate) struct ServeArgs {
     /// are fetched over https (http only on loopback; --ca-file for a private CA) and cached.
     #[arg(long = "trust-issuer", value_name = "ISS=JWKS_URL")]
     trust_issuers: Vec<String>,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        value_parser = parse_duration,
+        help = duration_help!("Verification answers from a local replica of the store's denylist, \
+            kept current by the store's change feed; when the feed has been silent this long, \
+            checks go to the store itself until the replica has caught up (/healthz and /metrics \
+            show its state).")
+    )]
+    max_staleness: Duration,
+    /// Verified-token cache: at most this many tokens (0 turns it off). A token seen before
+    /// skips its signature; its expiry and revocations are still checked on every request.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    cache_entries: usize,
+    /// Verified-token cache: at most about this many MiB (0 turns it off).
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    cache_mib: usize,
     /// Serve the demo page at / with a password-less sign-in (DEMO: anyone can sign in as any
     /// user). Sets the access-token lifetime to 30s unless --access-ttl is given, and creates
     /// the keyring with one EdDSA key when it does not exist yet.
@@ -91,11 +110,26 @@ pub(crate) struct ServeArgs {
     lifetimes: Lifetimes,
 }
 
+/// The smallest `--max-staleness`: twice the replica feed's 50 ms poll/heartbeat interval.
+const MIN_STALENESS: Duration = Duration::from_millis(100);
+
+/// How long `serve` waits at startup for the replica's first load of the denylist.
+const REPLICA_WAIT: Duration = Duration::from_secs(5);
+
 /// The access-token lifetime of `serve --demo`: short, so that automatic refreshes show.
 const DEMO_ACCESS_TTL: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     let jwks_max_age = args.jwks_max_age;
+    if args.max_staleness < MIN_STALENESS {
+        return Err(Error::usage(format!(
+            "--max-staleness {} is below {}: the replica's feed polls or beats every 50ms, so a \
+             shorter bound would keep it stale; give at least {}",
+            format_duration(args.max_staleness),
+            format_duration(MIN_STALENESS),
+            format_duration(MIN_STALENESS)
+        )));
+    }
     let drain_timeout = args.drain_timeout;
     // Origins first: a value that could never match is a usage error before anything opens.
     let mut config = Config::new();
@@ -128,7 +162,15 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
         }
         options = options.with_profile(tollgate::validate::Profile::Rfc9068);
     }
-    let mut gate = ctx.gate(options, true).await?.with_session_config(sessions);
+    let mut gate = ctx
+        .serving_gate(options, args.max_staleness, REPLICA_WAIT)
+        .await?
+        .with_session_config(sessions)
+        .with_cache(
+            CacheConfig::new()
+                .with_max_entries(args.cache_entries)
+                .with_max_bytes(args.cache_mib.saturating_mul(1 << 20)),
+        );
     for issuer in issuers {
         gate = gate.with_remote_issuer(issuer)?;
     }

@@ -410,10 +410,10 @@ fn serve_trusts_a_remote_issuer_rotation_outage_and_flood() {
     }
 }
 
-/// TIMING, slow: the stale state itself needs the cached set to expire, and a set is kept at
-/// least a minute (RemoteConfig's lower cache bound, not configurable from the CLI).
+/// Slow (about 65 s, in parallel with the other CLI tests): the stale state itself needs the
+/// cached set to expire, and a set is kept at least a minute (RemoteConfig's lower cache bound,
+/// not configurable from the CLI).
 #[test]
-#[ignore = "slow (about 65 s): waits out the 60 s minimum JWKS cache time; run with --ignored"]
 fn serve_keeps_serving_a_stale_set_while_the_issuer_is_down() {
     let issuer = Ring::new();
     issuer.generate("EdDSA");
