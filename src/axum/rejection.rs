@@ -4,6 +4,7 @@ use ::axum::http::{HeaderValue, StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::LogLimit;
 use crate::error::{Class, Error, ErrorKind};
 
 /// Why a request was refused, as a response: every error tollgate answers over HTTP.
@@ -198,7 +199,16 @@ impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         match self.error.class() {
             Class::Environment => {
-                tracing::warn!(kind = self.kind().as_str(), error = %self.error, "request refused: fail closed");
+                // Every request while the store is down lands here: one line a second at most.
+                static FAIL_CLOSED: LogLimit = LogLimit::per_second();
+                if let Some(suppressed) = FAIL_CLOSED.admit() {
+                    tracing::warn!(
+                        kind = self.kind().as_str(),
+                        error = %self.error,
+                        suppressed,
+                        "request refused: fail closed"
+                    );
+                }
             }
             _ => tracing::debug!(kind = self.kind().as_str(), "request refused"),
         }

@@ -195,13 +195,18 @@ impl<S: RevocationStore> Gate<S> {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(keyring));
     }
 
-    /// Re-reads the keyring from its directory and swaps it in.
+    /// Re-reads the keyring from its directory and swaps it in. An in-memory keyring
+    /// ([`Keyring::generate_in_memory`]) has no directory and stays as it is.
     ///
     /// # Errors
     ///
     /// As [`Keyring::open`]; the current keyring stays in use on error.
     pub fn reload_keyring(&self) -> Result<()> {
-        let dir = self.keyring()?.dir().to_path_buf();
+        let current = self.keyring()?;
+        if current.is_in_memory() {
+            return Ok(());
+        }
+        let dir = current.dir().to_path_buf();
         self.set_keyring(Keyring::open(dir)?);
         Ok(())
     }
