@@ -27,7 +27,7 @@ use crate::error::{Class, Error, ErrorKind};
 /// | other rejections (`expired`, `revoked`, `bad_signature`, `reused_refresh_token`, …) | 401 | `invalid_token` | `Bearer error="invalid_token", error_description="token rejected: <kind>"` |
 /// | `unauthorized_client` | 400 | `unauthorized_client` | none |
 /// | `unsupported_token_type` | 400 | `unsupported_token_type` (RFC 7009 §2.2.1) | none |
-/// | `usage` | 400 (413 for a body over the limit) | `invalid_request` | `Bearer error="invalid_request"` when the request's credentials were malformed |
+/// | `usage` | 400 (413 for a body over the limit) | `invalid_request` | `Bearer error="invalid_request"` when the request's credentials were malformed or ambiguous (RFC 6750 §3.1) |
 /// | `cross_origin` | 403 | `invalid_request` | none |
 /// | `store_unavailable`, `bad_key`, `io` (environment) | 503, `Retry-After: 1` | `temporarily_unavailable` | none |
 ///

@@ -316,8 +316,9 @@ async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 /// The token a logout names: the body's `token` or `refresh_token`, else the bearer header or
-/// the access cookie, else the refresh cookie (which reaches these routes only when the
-/// application scoped it more widely).
+/// the access cookie, else the refresh cookie (on `Path=/`, it reaches these routes too, so a
+/// browser whose access cookie has expired can still log out). Ambiguous credentials (two
+/// headers, a header and the access cookie, a cookie sent twice) are a usage error.
 fn session_token(headers: &HeaderMap, body: TokenBody) -> crate::Result<Option<String>> {
     if let Some(token) = non_empty(body.token).or_else(|| non_empty(body.refresh_token)) {
         return Ok(Some(token));

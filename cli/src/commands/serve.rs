@@ -44,7 +44,13 @@ live 30s by default so that automatic refreshes show. Browsers keep the Secure c
 over https and on http://127.0.0.1 or localhost only.
 The keyring and the credentials file are re-read when they change. SIGTERM or Ctrl-C
 stops accepting, lets requests in flight finish (at most --drain-timeout), and exits 0.
-Logs go to stderr; set TOLLGATE_LOG (e.g. debug, or tollgate=debug) to change the level.")]
+Logs go to stderr; set TOLLGATE_LOG (e.g. debug, or tollgate=debug) to change the level.
+Lines any client can cause (caller refused, fail closed) are written at most once a second
+with suppressed=N, the number held back; /metrics counts every request.
+Cookies: __Host-tollgate-access and __Host-tollgate-refresh (Path=/, Secure, HttpOnly). A
+request that carries a token two ways (two Authorization headers, a bearer header and the
+access cookie, a cookie sent twice) or a malformed Bearer header is 400 invalid_request.
+/introspect answers token_type Bearer for access tokens, refresh_token for refresh tokens.")]
 pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed on stderr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
