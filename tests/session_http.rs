@@ -986,6 +986,34 @@ fn issue_11_demo_is_loopback_only_in_memory_and_its_tokens_verify_nowhere_else()
         left.is_empty(),
         "nothing written in the working directory (no ./keys, no ./tollgate.db): {left:?}"
     );
+
+    // The same through TOLLGATE_KEYS and TOLLGATE_STORE, and with neither (./keys and
+    // ./tollgate.db are the defaults): ignored, nothing written.
+    for with_env in [true, false] {
+        let mut cmd = Command::new(common::serve::tollgate_bin());
+        cmd.current_dir(cwd.path())
+            .env_remove("TOLLGATE_KEYS")
+            .env_remove("TOLLGATE_STORE")
+            .env_remove("TOLLGATE_CLIENTS")
+            .env_remove("TOLLGATE_AUDIENCE")
+            .env_remove("TOLLGATE_ISSUER")
+            .stdin(Stdio::null());
+        if with_env {
+            cmd.env("TOLLGATE_KEYS", &demo_keys)
+                .env("TOLLGATE_STORE", &demo_store);
+        }
+        let served = Served::start(cmd, &["--demo"]);
+        let log = served.log();
+        assert_eq!(
+            log.contains("ignoring the keyring") && log.contains("the store (--store"),
+            with_env,
+            "{log}"
+        );
+        let r = post_form(served.addr, "/demo/login", None, "sub=alice");
+        assert_eq!(r.status, 200, "{}", r.text());
+        drop(served);
+        assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+    }
 }
 
 /// Issue 11: the refresh cookie is `__Host-` on `/`; a request that carries it twice, or the
