@@ -889,6 +889,26 @@ fn issue_11_demo_is_loopback_only_in_memory_and_its_tokens_verify_nowhere_else()
         cmd
     };
 
+    // Without --demo a missing keyring is still an environment failure (exit 3), and nothing
+    // is created (kept from the test this one replaces). The memory store: plain serve opens
+    // its store before it finds the keyring missing.
+    let out = tollgate(&demo_keys, "memory:")
+        .current_dir(cwd.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--clients",
+            "absent-clients",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "missing keyring: exit 3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!demo_keys.exists());
+
     for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:8080"] {
         let out = demo_cmd()
             .args(["serve", "--demo", "--listen", listen])
