@@ -225,10 +225,16 @@ async fn each_rejected_token_is_401_invalid_token_with_its_kind_and_no_token_in_
         (r.status, r.kind().as_str()),
         (StatusCode::UNAUTHORIZED, "malformed")
     );
+    // Issue 11: a bearer header without a token is a malformed request (RFC 6750 §3.1
+    // invalid_request, 400), no longer a 401 `malformed` token.
     let r = send(&app, get_with("/me", &[("authorization", "Bearer ")])).await;
     assert_eq!(
         (r.status, r.kind().as_str()),
-        (StatusCode::UNAUTHORIZED, "malformed")
+        (StatusCode::BAD_REQUEST, "usage")
+    );
+    assert_eq!(
+        r.challenge.as_deref(),
+        Some("Bearer error=\"invalid_request\"")
     );
 
     // Revoked: the context names the scope.
@@ -295,7 +301,7 @@ async fn option_is_none_only_without_a_token_and_an_invalid_token_is_never_anony
 }
 
 #[tokio::test]
-async fn the_access_cookie_is_the_fallback_and_the_header_wins() {
+async fn the_access_cookie_is_the_other_way_and_a_header_beside_it_is_refused() {
     let f = Fixture::new().await;
     let app = app(f.gate.clone());
     let token = f.token();
@@ -310,7 +316,8 @@ async fn the_access_cookie_is_the_fallback_and_the_header_wins() {
     )
     .await;
     assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "alice"));
-    // A valid header beats a bad cookie.
+    // Issue 11: a header and a cookie are two ways at once (RFC 6750 §2): refused, even when
+    // the header is valid; before, the header silently won.
     let r = send(
         &app,
         get_with(
@@ -322,7 +329,10 @@ async fn the_access_cookie_is_the_fallback_and_the_header_wins() {
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.status, r.kind().as_str()),
+        (StatusCode::BAD_REQUEST, "usage")
+    );
     // A cleared (empty) cookie is no token.
     let r = send(
         &app,
@@ -500,4 +510,90 @@ async fn rejection_status_follows_the_error_class() {
     let missing = Rejection::missing();
     assert_eq!(missing.kind(), ErrorKind::MissingToken);
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Issue 11: credentials that are malformed or name a token more than one way are 400
+/// `invalid_request` (RFC 6750 §2, §3.1) on every path (the extractor, `Option`, the
+/// `require` layer): never anonymous, never a silent pick of one of them.
+#[tokio::test]
+async fn issue_11_ambiguous_or_malformed_credentials_are_400_invalid_request_never_a_choice() {
+    let f = Fixture::new().await;
+    let app = app(f.gate.clone());
+    let token = f.token();
+    let other = f
+        .gate
+        .mint(
+            &MintOptions::new("mallory")
+                .with_claim("role", "admin")
+                .unwrap(),
+        )
+        .unwrap()
+        .token;
+    let tab = format!("Bearer\t{token}");
+    let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("Bearer<TAB>token", vec![("authorization", tab)]),
+        (
+            "two Authorization headers",
+            vec![
+                ("authorization", bearer(&token)),
+                ("authorization", bearer(&other)),
+            ],
+        ),
+        (
+            "a bearer header and the access cookie",
+            vec![
+                ("authorization", bearer(&token)),
+                ("cookie", format!("{ACCESS_COOKIE}={token}")),
+            ],
+        ),
+        (
+            "an empty access cookie, then another",
+            vec![(
+                "cookie",
+                format!("{ACCESS_COOKIE}=; {ACCESS_COOKIE}={other}"),
+            )],
+        ),
+        (
+            "the access cookie in two Cookie headers",
+            vec![
+                ("cookie", format!("{ACCESS_COOKIE}={token}")),
+                ("cookie", format!("{ACCESS_COOKIE}={other}")),
+            ],
+        ),
+        (
+            "two tokens in one header",
+            vec![("authorization", format!("Bearer {token}, Bearer {other}"))],
+        ),
+    ];
+    for (what, headers) in &cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        for path in ["/me", "/maybe", "/admin"] {
+            let r = send(&app, get_with(path, &headers)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{what} on {path}: {}",
+                r.text()
+            );
+            let body = r.json();
+            assert_eq!(body["error"], "invalid_request", "{what}");
+            assert_eq!(body["kind"], "usage", "{what}");
+            assert_eq!(
+                r.challenge.as_deref(),
+                Some("Bearer error=\"invalid_request\""),
+                "{what} on {path}"
+            );
+            assert!(
+                !r.text().contains(&token) && !r.text().contains(&other),
+                "no token in the answer: {}",
+                r.text()
+            );
+        }
+    }
+    // Each way alone still works.
+    let r = send(&app, get_with("/me", &[("authorization", &bearer(&other))])).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "mallory"));
+    let cookie = format!("{ACCESS_COOKIE}={other}");
+    let r = send(&app, get_with("/admin", &[("cookie", &cookie)])).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "mallory"));
 }

@@ -1,6 +1,7 @@
 //! The demo page of `tollgate serve --demo` in headless Chromium: runs
 //! `node tests/browser/demo.test.mjs` (playwright-core, Debian's `/usr/bin/chromium`), which
-//! starts its own server on 127.0.0.1:0 with a temporary keyring and SQLite store, signs in with
+//! starts its own server on 127.0.0.1:0 (pointed at a temporary keyring directory and SQLite
+//! store that `--demo` must leave untouched: it signs with an in-memory key), signs in with
 //! remember-me, waits through an automatic refresh, logs out everywhere from a second tab and
 //! sees the other pages lose their sessions. Screenshots land in `tests/browser/out/`.
 //!

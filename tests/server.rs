@@ -134,7 +134,8 @@ fn introspection_answers_active_with_claims_and_inactive_with_nothing_more() {
     assert_eq!(body["sub"], "alice");
     assert_eq!(body["aud"], "api");
     assert_eq!(body["iss"], iss);
-    assert_eq!(body["token_type"], "access_token");
+    // Issue 11: the OAuth token type (RFC 7662 §2.2), not "access_token".
+    assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["kid"], kid.as_str());
     assert_eq!(body["role"], "admin");
     assert_eq!(body["scope"], "read write");
@@ -698,4 +699,68 @@ fn serve_refuses_a_staleness_bound_its_feed_cannot_meet() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--max-staleness 0s is below"), "{stderr}");
+}
+
+/// Issue 11: one client sending bad requests used to write a WARN line per request (9,206 lines
+/// in 5 s). The line is now written at most once a second with the count held back, while the
+/// metric still counts every refusal. Bounds come from the time the requests really took.
+#[test]
+fn issue_11_refused_callers_are_all_counted_and_logged_at_most_once_a_second() {
+    let s = Setup::new();
+    let auth = s.add_client("resource-server");
+    let served = s.serve();
+    let wrong = basic("resource-server", "tgs_wrong");
+    let started = Instant::now();
+    for i in 0..200 {
+        let credentials = if i % 2 == 0 {
+            None
+        } else {
+            Some(wrong.as_str())
+        };
+        let r = post_form(served.addr, "/introspect", credentials, "token=x.y.z");
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    let elapsed = started.elapsed();
+    // A good caller is not slowed down or refused by any of this.
+    assert_eq!(introspect(served.addr, &auth, "x.y.z").status, 200);
+    let metrics = get(served.addr, "/metrics").text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "tollgate_caller_refusals_total 200"),
+        "every refusal counted:\n{metrics}"
+    );
+    // The server wrote its first line before answering the first request; the reader thread
+    // may lag behind, so wait for it.
+    eventually("the first `caller refused` line", || {
+        served.log().contains("caller refused")
+    });
+    let log = served.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("caller refused"))
+        .collect();
+    let allowed = elapsed.as_secs() + 2;
+    assert!(
+        !lines.is_empty() && lines.len() as u64 <= allowed,
+        "{} WARN lines for 200 refusals in {elapsed:?} (at most {allowed}):\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    let held_back: u64 = lines
+        .iter()
+        .map(|l| {
+            l.split("suppressed=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no suppressed=N in {l}"))
+        })
+        .sum();
+    assert!(
+        held_back + lines.len() as u64 <= 200,
+        "the counts add up to at most the refusals: {held_back} + {}",
+        lines.len()
+    );
+    assert!(!log.contains("tgs_wrong"), "no secret in the log");
 }

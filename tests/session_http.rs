@@ -1,7 +1,8 @@
 //! The session endpoints of `tollgate serve` as a real process on 127.0.0.1:0: login for
 //! callers, refresh by body and by cookie, reuse detection over HTTP, logout and logout-all,
 //! `/session/me`, refresh tokens in `/introspect` and `/revoke`, malformed bodies, a store that
-//! goes down, and the `--demo` routes and keyring.
+//! goes down, the `--demo` routes and their in-memory keyring, and the cookie and bearer
+//! rules of issue 11.
 
 mod common;
 
@@ -97,10 +98,14 @@ fn cookie_value<'r>(r: &'r http::Response, name: &str) -> Option<&'r str> {
     })
 }
 
-/// Both cookies cleared (`Max-Age=0`).
+/// Both cookies cleared (`Max-Age=0`), and the refresh cookie of earlier versions.
 fn assert_cookies_cleared(r: &http::Response) {
     let cookies = set_cookies(r);
-    for name in ["__Host-tollgate-access=;", "__Secure-tollgate-refresh=;"] {
+    for name in [
+        "__Host-tollgate-access=;",
+        "__Host-tollgate-refresh=;",
+        "__Secure-tollgate-refresh=;",
+    ] {
         assert!(
             cookies
                 .iter()
@@ -232,7 +237,7 @@ fn login_needs_caller_credentials_and_answers_the_cli_pair() {
     assert_eq!(
         cookies[1],
         format!(
-            "__Secure-tollgate-refresh={}; Max-Age=2592000; Path=/session/refresh; Secure; HttpOnly; SameSite=Strict",
+            "__Host-tollgate-refresh={}; Max-Age=2592000; Path=/; Secure; HttpOnly; SameSite=Strict",
             pair["refresh_token"].as_str().unwrap()
         )
     );
@@ -278,7 +283,7 @@ fn refresh_by_body_answers_a_pair_and_by_cookie_new_cookies_without_tokens() {
 
     // The browser way: the refresh cookie, and a bare POST.
     let cookie = format!(
-        "__Secure-tollgate-refresh={}",
+        "__Host-tollgate-refresh={}",
         second["refresh_token"].as_str().unwrap()
     );
     let r = with_cookie(addr, "POST", "/session/refresh", &cookie);
@@ -288,7 +293,7 @@ fn refresh_by_body_answers_a_pair_and_by_cookie_new_cookies_without_tokens() {
     assert_eq!(body["session_id"], first["session_id"]);
     assert_eq!(body["remember_me"], true);
     let access = cookie_value(&r, "__Host-tollgate-access").expect("access cookie");
-    let refresh = cookie_value(&r, "__Secure-tollgate-refresh").expect("refresh cookie");
+    let refresh = cookie_value(&r, "__Host-tollgate-refresh").expect("refresh cookie");
     assert!(refresh.starts_with("tgr1.") && refresh != second["refresh_token"]);
     assert!(set_cookies(&r)[1].contains("Max-Age=2592000"));
     let me = with_cookie(
@@ -343,13 +348,13 @@ fn reuse_is_401_clears_the_cookies_revokes_the_session_and_is_counted() {
         addr,
         "POST",
         "/session/refresh",
-        &format!("__Secure-tollgate-refresh={spent}"),
+        &format!("__Host-tollgate-refresh={spent}"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let current_access = cookie_value(&r, "__Host-tollgate-access")
         .unwrap()
         .to_owned();
-    let current_refresh = cookie_value(&r, "__Secure-tollgate-refresh")
+    let current_refresh = cookie_value(&r, "__Host-tollgate-refresh")
         .unwrap()
         .to_owned();
     assert_eq!(bearer_get(addr, "/session/me", &current_access).status, 200);
@@ -359,7 +364,7 @@ fn reuse_is_401_clears_the_cookies_revokes_the_session_and_is_counted() {
         addr,
         "POST",
         "/session/refresh",
-        &format!("__Secure-tollgate-refresh={spent}"),
+        &format!("__Host-tollgate-refresh={spent}"),
     );
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(error_kind(&r), "reused_refresh_token");
@@ -661,8 +666,10 @@ fn introspect_and_revoke_take_refresh_tokens() {
         let secret = refresh.rsplit('.').next().unwrap();
         assert!(!text.contains(secret), "no secret in {text}");
     }
+    // Issue 11: an access token's token_type is its OAuth type (RFC 7662 §2.2), and differs
+    // from a refresh token's.
     let v = introspect(addr, &s.auth, &format!("token={access}"));
-    assert_eq!(v["token_type"], "access_token");
+    assert_eq!(v["token_type"], "Bearer");
 
     // Introspection does not spend the token: it still rotates, once.
     let r = post_form(
@@ -751,7 +758,7 @@ fn a_store_that_goes_down_is_503_and_keeps_the_cookies() {
         addr,
         "POST",
         "/session/refresh",
-        &format!("__Secure-tollgate-refresh={refresh}"),
+        &format!("__Host-tollgate-refresh={refresh}"),
     );
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(error_kind(&r), "store_unavailable");
@@ -831,6 +838,10 @@ fn demo_serves_a_page_and_a_passwordless_login_with_short_access_tokens() {
         (me["sub"].as_str(), &me["claims"]["demo"]),
         (Some("alice"), &json!(true))
     );
+    assert_eq!(
+        me["claims"]["aud"], "tollgate-demo",
+        "issue 11: the demo's audience"
+    );
     let r = post_form(addr, "/demo/login", None, "sub=");
     assert_eq!(r.status, 400);
     drop(served);
@@ -850,55 +861,316 @@ fn demo_serves_a_page_and_a_passwordless_login_with_short_access_tokens() {
     );
 }
 
-#[test]
-fn serve_demo_creates_a_missing_keyring_and_plain_serve_refuses_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    let store = format!("sqlite:{}", dir.path().join("t.db").display());
-    let clients = dir.path().join("clients");
+/// The claims of a JWS, decoded without verification (to look at `aud`).
+fn payload(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).expect("a JWS");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
 
-    let out = tollgate(&keys, &store)
-        .args(["serve", "--listen", "127.0.0.1:0", "--clients"])
-        .arg(&clients)
+/// Issue 11 (changed on purpose: this test used to check that `--demo` created `--keys` with one
+/// EdDSA key and that `keys list` showed it): the demo refuses a non-loopback address, runs on
+/// an in-memory key and the memory store whatever `--keys` and `--store` say, writes nothing,
+/// and its tokens verify nowhere else.
+#[test]
+fn issue_11_demo_is_loopback_only_in_memory_and_its_tokens_verify_nowhere_else() {
+    let s = Setup::new();
+    // The demo's working directory and the keyring and store it is pointed at: all must stay
+    // empty or absent.
+    let cwd = tempfile::tempdir().unwrap();
+    let demo_keys = cwd.path().join("prod-keys");
+    let demo_store = format!("sqlite:{}", cwd.path().join("prod.db").display());
+    let demo_cmd = || {
+        let mut cmd = tollgate(&demo_keys, &demo_store);
+        cmd.current_dir(cwd.path())
+            .env_remove("TOLLGATE_ACCESS_TTL")
+            .env_remove("TOLLGATE_GRACE");
+        cmd
+    };
+
+    // Without --demo a missing keyring is still an environment failure (exit 3), and nothing
+    // is created (kept from the test this one replaces). The memory store: plain serve opens
+    // its store before it finds the keyring missing.
+    let out = tollgate(&demo_keys, "memory:")
+        .current_dir(cwd.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--clients",
+            "absent-clients",
+        ])
         .stdout(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "missing keyring: exit 3");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does not exist"), "{stderr}");
-    assert!(!keys.exists());
+    assert!(!demo_keys.exists());
 
-    let served = Served::start(
-        {
-            let mut cmd = tollgate(&keys, &store);
-            cmd.env_remove("TOLLGATE_ACCESS_TTL");
-            cmd
-        },
-        &["--demo", "--clients", clients.to_str().unwrap()],
-    );
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:8080"] {
+        let out = demo_cmd()
+            .args(["serve", "--demo", "--listen", listen])
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{listen}: usage error; {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("--demo refuses --listen {listen}"))
+                && stderr.contains("without a password")
+                && stderr.contains("--listen 127.0.0.1:"),
+            "why and what to do: {stderr}"
+        );
+    }
+    let out = demo_cmd()
+        .args([
+            "serve",
+            "--demo",
+            "--trust-issuer",
+            "https://i.example=https://i.example/jwks",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--demo trusts no other issuer");
+
+    let served = Served::start(demo_cmd(), &["--demo"]);
     let log = served.log();
     assert!(
-        log.contains("created it with one EdDSA key"),
-        "stderr says so: {log}"
+        log.contains("generated in memory and never written to disk"),
+        "{log}"
     );
-    let listed = run_ok(
-        tollgate(&keys, &store)
-            .args(["--json", "keys", "list"])
-            .stdin(Stdio::null()),
+    assert!(
+        log.contains("ignoring the keyring") && log.contains("the store (--store"),
+        "says it ignores --keys and --store: {log}"
     );
-    let listed: Value = serde_json::from_str(&listed).unwrap();
-    let text = listed.to_string();
-    assert!(text.contains("EdDSA") && text.contains("active"), "{text}");
-    let r = post_form(served.addr, "/demo/login", None, "sub=alice");
-    assert_eq!(r.status, 200, "{}", r.text());
-    drop(served);
+    assert!(
+        !log.contains("prod.db"),
+        "the store URL is not echoed: {log}"
+    );
+    assert!(log.contains("store memory:"), "{log}");
 
-    // A second start reuses the keyring and says nothing about creating one.
-    let served = Served::start(
-        tollgate(&keys, &store),
-        &["--demo", "--clients", clients.to_str().unwrap()],
+    let r = post_form(served.addr, "/demo/login", None, "sub=admin");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = cookie_value(&r, "__Host-tollgate-access")
+        .unwrap()
+        .to_owned();
+    assert_eq!(payload(&token)["aud"], "tollgate-demo");
+    let me = bearer_get(served.addr, "/session/me", &token);
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(me.json()["claims"]["aud"], "tollgate-demo");
+    // The demo's JWK Set publishes its one in-memory key.
+    let jwks = get(served.addr, "/.well-known/jwks.json").json();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0]["kid"], me.json()["kid"]);
+
+    // A token of the real keyring is nothing to the demo (it trusts only its own key), even
+    // with the demo's audience.
+    let real = run_ok(
+        s.cli()
+            .args(["mint", "--sub", "alice", "--aud", "tollgate-demo"]),
     );
-    assert!(!served.log().contains("created it"), "{}", served.log());
+    let r = bearer_get(served.addr, "/session/me", &real);
+    assert_eq!(r.status, 401, "{}", r.text());
+
+    // The demo token fails verification against a real keyring directory…
+    let out = s.cli().args(["--json", "verify", &token]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["error"]["kind"], "unknown_kid", "{answer}");
+    // …and against the directory the demo was given as --keys, where nothing was created.
+    // (The memory store here: `verify` would create the SQLite file it is pointed at.)
+    let out = tollgate(&demo_keys, "memory:")
+        .args(["verify", &token])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "no keyring there");
+    drop(served);
+    assert!(!demo_keys.exists(), "the demo created no keyring");
+    let left: Vec<_> = std::fs::read_dir(cwd.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "nothing written in the working directory (no ./keys, no ./tollgate.db): {left:?}"
+    );
+
+    // The same through TOLLGATE_KEYS and TOLLGATE_STORE, and with neither (./keys and
+    // ./tollgate.db are the defaults): ignored, nothing written.
+    for with_env in [true, false] {
+        let mut cmd = Command::new(common::serve::tollgate_bin());
+        cmd.current_dir(cwd.path())
+            .env_remove("TOLLGATE_KEYS")
+            .env_remove("TOLLGATE_STORE")
+            .env_remove("TOLLGATE_CLIENTS")
+            .env_remove("TOLLGATE_AUDIENCE")
+            .env_remove("TOLLGATE_ISSUER")
+            .stdin(Stdio::null());
+        if with_env {
+            cmd.env("TOLLGATE_KEYS", &demo_keys)
+                .env("TOLLGATE_STORE", &demo_store);
+        }
+        let served = Served::start(cmd, &["--demo"]);
+        let log = served.log();
+        assert_eq!(
+            log.contains("ignoring the keyring") && log.contains("the store (--store"),
+            with_env,
+            "{log}"
+        );
+        let r = post_form(served.addr, "/demo/login", None, "sub=alice");
+        assert_eq!(r.status, 200, "{}", r.text());
+        drop(served);
+        assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+    }
+}
+
+/// Issue 11: the refresh cookie is `__Host-` on `/`; a request that carries it twice, or the
+/// access cookie twice, or a token two ways, is 400 `invalid_request` and nothing is chosen or
+/// spent; the old `__Secure-` cookie is never read and gets cleared.
+#[test]
+fn issue_11_two_refresh_cookies_and_ambiguous_credentials_are_refused_never_chosen() {
+    let s = Setup::new();
+    let served = s.serve(&["--grace", "0"]);
+    let addr = served.addr;
+    let alice = login(addr, &s.auth, "sub=alice");
+    let mallory = login(addr, &s.auth, "sub=mallory");
+    let rt = |pair: &Value| pair["refresh_token"].as_str().unwrap().to_owned();
+    let at = |pair: &Value| pair["access_token"].as_str().unwrap().to_owned();
+    let (alice_rt, mallory_rt) = (rt(&alice), rt(&mallory));
+
+    let refused = |r: &http::Response, what: &str| {
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        assert_eq!(r.json()["error"], "invalid_request", "{what}");
+        assert_eq!(error_kind(r), "usage", "{what}");
+        for token in [&alice_rt, &mallory_rt, &at(&alice), &at(&mallory)] {
+            assert!(
+                !r.text().contains(token.as_str()),
+                "{what}: no token in the answer"
+            );
+        }
+    };
+    let one_header =
+        format!("__Host-tollgate-refresh={mallory_rt}; __Host-tollgate-refresh={alice_rt}");
+    let r = with_cookie(addr, "POST", "/session/refresh", &one_header);
+    refused(&r, "two refresh cookies in one header");
+    let r = request(
+        addr,
+        "POST",
+        "/session/refresh",
+        &[
+            ("Cookie", &format!("__Host-tollgate-refresh={mallory_rt}")),
+            ("Cookie", &format!("__Host-tollgate-refresh={alice_rt}")),
+        ],
+        b"",
+    );
+    refused(&r, "two refresh cookies in two headers");
+    let r = with_cookie(addr, "POST", "/session/logout", &one_header);
+    refused(&r, "logout with two refresh cookies");
+    // Neither was spent or chosen: each still rotates once, at generation 1.
+    for token in [&alice_rt, &mallory_rt] {
+        let r = post_form(
+            addr,
+            "/session/refresh",
+            None,
+            &format!("refresh_token={token}"),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
+    let alice_at = at(&alice);
+    let mallory_at = at(&mallory);
+    let r = with_cookie(
+        addr,
+        "GET",
+        "/session/me",
+        &format!("__Host-tollgate-access=; __Host-tollgate-access={mallory_at}"),
+    );
+    refused(&r, "an empty access cookie, then another");
+    let r = request(
+        addr,
+        "GET",
+        "/session/me",
+        &[
+            ("Authorization", &format!("Bearer {alice_at}")),
+            ("Cookie", &format!("__Host-tollgate-access={mallory_at}")),
+        ],
+        b"",
+    );
+    refused(&r, "a bearer header and the access cookie");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer error=\"invalid_request\"")
+    );
+    let r = request(
+        addr,
+        "GET",
+        "/session/me",
+        &[("Authorization", &format!("Bearer\t{alice_at}"))],
+        b"",
+    );
+    refused(&r, "Bearer<TAB>token");
+    let r = request(
+        addr,
+        "POST",
+        "/session/logout-all",
+        &[
+            ("Authorization", &format!("Bearer {alice_at}")),
+            ("Authorization", &format!("Bearer {mallory_at}")),
+        ],
+        b"",
+    );
+    refused(&r, "two Authorization headers");
+    // Nobody was logged out by the refused requests.
+    assert_eq!(bearer_get(addr, "/session/me", &alice_at).status, 200);
+    assert_eq!(bearer_get(addr, "/session/me", &mallory_at).status, 200);
+
+    // The refresh cookie of earlier versions is not read, and the answer clears it.
+    let fresh = login(addr, &s.auth, "sub=carol");
+    let r = with_cookie(
+        addr,
+        "POST",
+        "/session/refresh",
+        &format!("__Secure-tollgate-refresh={}", rt(&fresh)),
+    );
+    assert_eq!((r.status, error_kind(&r).as_str()), (401, "missing_token"));
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("__Secure-tollgate-refresh=; Max-Age=0; Path=/session/refresh")),
+        "{:?}",
+        set_cookies(&r)
+    );
+    // Beside the new cookie it is no second refresh cookie; the new one is used.
+    let r = with_cookie(
+        addr,
+        "POST",
+        "/session/refresh",
+        &format!(
+            "__Secure-tollgate-refresh=stale; __Host-tollgate-refresh={}",
+            rt(&fresh)
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(cookie_value(&r, "__Host-tollgate-refresh").is_some());
+    assert_eq!(
+        cookie_value(&r, "__Secure-tollgate-refresh"),
+        Some(""),
+        "cleared"
+    );
 }
 
 #[test]

@@ -8,30 +8,34 @@ use std::time::Duration;
 
 use ::axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::error::{Error, Result, quoted};
+use crate::error::{Error, Result};
 
 /// The access cookie's name. The `__Host-` prefix makes browsers insist on `Secure`, `Path=/`
 /// and no `Domain`, so a sibling subdomain cannot plant or shadow it.
 pub const ACCESS_COOKIE: &str = "__Host-tollgate-access";
 
-/// The refresh cookie's name. `__Secure-` (not `__Host-`, which requires `Path=/`): the cookie
-/// is scoped to the refresh path and must be `Secure`.
-pub const REFRESH_COOKIE: &str = "__Secure-tollgate-refresh";
+/// The refresh cookie's name. `__Host-` like the access cookie (`Secure`, `Path=/`, no
+/// `Domain`): a sibling subdomain cannot plant one (login fixation) or shadow it. It is
+/// `SameSite=Strict`, so it never leaves with a cross-site request.
+pub const REFRESH_COOKIE: &str = "__Host-tollgate-refresh";
 
-/// The path the refresh cookie is sent to by default.
-pub const DEFAULT_REFRESH_PATH: &str = "/session/refresh";
+/// The refresh cookie's name before the `__Host-` one ([`REFRESH_COOKIE`]): `__Secure-`, on
+/// the path `/session/refresh`. Never read (a sibling subdomain could plant it); cleared with
+/// the others so that browsers drop it after the upgrade.
+pub const LEGACY_REFRESH_COOKIE: &str = "__Secure-tollgate-refresh";
 
 /// Builds the `Set-Cookie` values for a session's tokens.
 ///
 /// - access: `__Host-tollgate-access=<token>; Max-Age=<lifetime>; Path=/; Secure; HttpOnly;
 ///   SameSite=Lax`. Lax lets the cookie follow top-level navigations to the site but not
 ///   cross-site subresource requests or `POST`s.
-/// - refresh: `__Secure-tollgate-refresh=<token>; Path=<refresh path>; Secure; HttpOnly;
-///   SameSite=Strict`, with `Max-Age=<lifetime>` only for remember-me sessions; otherwise it is
-///   a browser-session cookie, gone when the browser closes. Only the refresh endpoint ever
-///   receives it.
+/// - refresh: `__Host-tollgate-refresh=<token>; Path=/; Secure; HttpOnly; SameSite=Strict`,
+///   with `Max-Age=<lifetime>` only for remember-me sessions; otherwise it is a browser-session
+///   cookie, gone when the browser closes. Strict: no cross-site request carries it.
 ///
-/// Both take plain lifetimes and a `remember_me` flag, so they fit any token pair.
+/// Both take plain lifetimes and a `remember_me` flag, so they fit any token pair. Reading
+/// them back ([`cookie`], [`Cookies::refresh_token`]) refuses a request that carries one of
+/// them twice.
 ///
 /// # Examples
 ///
@@ -45,49 +49,21 @@ pub const DEFAULT_REFRESH_PATH: &str = "/session/refresh";
 ///     "__Host-tollgate-access=aaa.bbb.ccc; Max-Age=900; Path=/; Secure; HttpOnly; SameSite=Lax"
 /// );
 /// let refresh = cookies.refresh("r.s", Duration::from_secs(3600), false)?;
-/// assert!(!refresh.to_str().unwrap().contains("Max-Age"));
+/// assert_eq!(
+///     refresh.to_str().unwrap(),
+///     "__Host-tollgate-refresh=r.s; Path=/; Secure; HttpOnly; SameSite=Strict"
+/// );
 /// # Ok::<(), tollgate::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cookies {
-    refresh_path: String,
-}
-
-impl Default for Cookies {
-    fn default() -> Self {
-        Cookies::new()
-    }
+    _private: (),
 }
 
 impl Cookies {
-    /// Cookies with the refresh cookie on [`DEFAULT_REFRESH_PATH`].
+    /// The access and refresh cookies.
     pub fn new() -> Self {
-        Cookies {
-            refresh_path: DEFAULT_REFRESH_PATH.to_owned(),
-        }
-    }
-
-    /// Sets the path the refresh cookie is sent to.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) unless the path starts with `/` and is
-    /// visible ASCII without `;`.
-    pub fn with_refresh_path(mut self, path: impl Into<String>) -> Result<Self> {
-        let path = path.into();
-        if !path.starts_with('/') || !path.bytes().all(|b| b.is_ascii_graphic() && b != b';') {
-            return Err(Error::usage(format!(
-                "cookie path {} must start with / and be visible ASCII without ;",
-                quoted(&path)
-            )));
-        }
-        self.refresh_path = path;
-        Ok(self)
-    }
-
-    /// The path the refresh cookie is sent to.
-    pub fn refresh_path(&self) -> &str {
-        &self.refresh_path
+        Cookies { _private: () }
     }
 
     /// The access cookie carrying `token` for `lifetime` (the token's own lifetime).
@@ -123,8 +99,7 @@ impl Cookies {
             String::new()
         };
         header_value(format!(
-            "{REFRESH_COOKIE}={token}{max_age}; Path={}; Secure; HttpOnly; SameSite=Strict",
-            self.refresh_path
+            "{REFRESH_COOKIE}={token}{max_age}; Path=/; Secure; HttpOnly; SameSite=Strict"
         ))
     }
 
@@ -137,35 +112,83 @@ impl Cookies {
 
     /// Deletes the refresh cookie (logout).
     pub fn clear_refresh(&self) -> HeaderValue {
-        header_value(format!(
-            "{REFRESH_COOKIE}=; Max-Age=0; Path={}; Secure; HttpOnly; SameSite=Strict",
-            self.refresh_path
-        ))
-        // The path was checked by `with_refresh_path`, so the value is valid.
-        .unwrap_or_else(|_| HeaderValue::from_static("__Secure-tollgate-refresh=; Max-Age=0"))
+        HeaderValue::from_static(
+            "__Host-tollgate-refresh=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict",
+        )
     }
 
-    /// The refresh token a request carries in the refresh cookie, if any.
-    pub fn refresh_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        cookie(headers, REFRESH_COOKIE).filter(|v| !v.is_empty())
+    /// Deletes the [`LEGACY_REFRESH_COOKIE`] where tollgate used to set it
+    /// (`Path=/session/refresh`), so that browsers drop it.
+    pub fn clear_legacy_refresh(&self) -> HeaderValue {
+        HeaderValue::from_static(
+            "__Secure-tollgate-refresh=; Max-Age=0; Path=/session/refresh; Secure; HttpOnly; SameSite=Strict",
+        )
+    }
+
+    /// Every clearing `Set-Cookie` (logout, a refused token): the access cookie, the refresh
+    /// cookie and the legacy refresh cookie.
+    pub fn clear_all(&self) -> [HeaderValue; 3] {
+        [
+            self.clear_access(),
+            self.clear_refresh(),
+            self.clear_legacy_refresh(),
+        ]
+    }
+
+    /// The refresh token a request carries in the [`REFRESH_COOKIE`], if any (an empty one
+    /// counts as absent). The [`LEGACY_REFRESH_COOKIE`] is never read.
+    ///
+    /// # Errors
+    ///
+    /// As [`cookie`]: the request carries the refresh cookie more than once.
+    pub fn refresh_token<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>> {
+        Ok(cookie(headers, REFRESH_COOKIE)?.filter(|v| !v.is_empty()))
     }
 }
 
-/// The value of the cookie `name` in a request's `Cookie` headers (the first one; surrounding
-/// double quotes removed).
-pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
+/// The value of the cookie `name` in a request's `Cookie` headers (surrounding double quotes
+/// removed); `Ok(None)` when the request does not carry it.
+///
+/// # Errors
+///
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) (answered 400 `invalid_request`) when the
+/// request carries `name` more than once, empty values included: which one the browser meant
+/// cannot be told (one may have been planted), so none is chosen. The message names the
+/// cookie, never a value.
+///
+/// # Examples
+///
+/// ```
+/// use axum::http::{HeaderMap, HeaderValue, header};
+/// use tollgate::axum::{ACCESS_COOKIE, cookie};
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::COOKIE, HeaderValue::from_static("a=1; __Host-tollgate-access=t.t.t"));
+/// assert_eq!(cookie(&headers, ACCESS_COOKIE)?, Some("t.t.t"));
+/// headers.append(header::COOKIE, HeaderValue::from_static("__Host-tollgate-access=u.u.u"));
+/// assert!(cookie(&headers, ACCESS_COOKIE).is_err());
+/// # Ok::<(), tollgate::Error>(())
+/// ```
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>> {
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
+        .filter(|(n, _)| *n == name)
         .map(|(_, v)| {
             v.strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(v)
-        })
+        });
+    let first = found.next();
+    if first.is_some() && found.next().is_some() {
+        return Err(Error::usage(format!(
+            "the request carries the cookie {name} more than once, and which one counts cannot \
+             be told; clear the site's cookies and sign in again"
+        )));
+    }
+    Ok(first)
 }
 
 /// RFC 6265 cookie-octets: visible ASCII except `"`, `,`, `;` and `\`.
@@ -192,39 +215,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refresh_cookie_is_persistent_only_with_remember_me() {
-        let c = Cookies::new().with_refresh_path("/auth/refresh").unwrap();
+    fn refresh_cookie_is_host_prefixed_and_persistent_only_with_remember_me() {
+        let c = Cookies::new();
         let long = c.refresh("r.s", Duration::from_secs(86400), true).unwrap();
         assert_eq!(
             long.to_str().unwrap(),
-            "__Secure-tollgate-refresh=r.s; Max-Age=86400; Path=/auth/refresh; Secure; HttpOnly; SameSite=Strict"
+            "__Host-tollgate-refresh=r.s; Max-Age=86400; Path=/; Secure; HttpOnly; SameSite=Strict"
         );
         let short = c.refresh("r.s", Duration::from_secs(86400), false).unwrap();
         assert_eq!(
             short.to_str().unwrap(),
-            "__Secure-tollgate-refresh=r.s; Path=/auth/refresh; Secure; HttpOnly; SameSite=Strict"
+            "__Host-tollgate-refresh=r.s; Path=/; Secure; HttpOnly; SameSite=Strict"
         );
-        assert!(
-            c.clear_refresh()
-                .to_str()
-                .unwrap()
-                .contains("Max-Age=0; Path=/auth/refresh")
-        );
-        assert!(
-            c.clear_access()
-                .to_str()
-                .unwrap()
-                .starts_with("__Host-tollgate-access=; Max-Age=0")
+        let cleared: Vec<String> = c
+            .clear_all()
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            cleared,
+            [
+                "__Host-tollgate-access=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax",
+                "__Host-tollgate-refresh=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict",
+                "__Secure-tollgate-refresh=; Max-Age=0; Path=/session/refresh; Secure; HttpOnly; SameSite=Strict",
+            ]
         );
     }
 
     #[test]
-    fn values_and_paths_that_would_break_the_header_are_refused() {
+    fn values_that_would_break_the_header_are_refused() {
         let c = Cookies::new();
         assert!(c.access("a;b", Duration::from_secs(1)).is_err());
         assert!(c.access("", Duration::from_secs(1)).is_err());
-        assert!(Cookies::new().with_refresh_path("x").is_err());
-        assert!(Cookies::new().with_refresh_path("/a;Domain=evil").is_err());
+        assert!(c.refresh("a,b", Duration::from_secs(1), false).is_err());
     }
 
     #[test]
@@ -238,8 +261,33 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("__Host-tollgate-access=yes"),
         );
-        assert_eq!(cookie(&h, ACCESS_COOKIE), Some("yes"));
-        assert_eq!(cookie(&h, "b"), Some("q"));
-        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(cookie(&h, ACCESS_COOKIE).unwrap(), Some("yes"));
+        assert_eq!(cookie(&h, "b").unwrap(), Some("q"));
+        assert_eq!(cookie(&h, "c").unwrap(), None);
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_is_refused_never_chosen() {
+        let twice = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::COOKIE, HeaderValue::from_static(v));
+            }
+            h
+        };
+        for h in [
+            twice(&["__Host-tollgate-refresh=a; __Host-tollgate-refresh=b"]),
+            twice(&["__Host-tollgate-refresh=a", "__Host-tollgate-refresh=b"]),
+            twice(&["__Host-tollgate-refresh=; __Host-tollgate-refresh=b"]),
+        ] {
+            let err = Cookies::new().refresh_token(&h).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Usage);
+            assert!(err.message().contains(REFRESH_COOKIE), "{}", err.message());
+        }
+        // The legacy cookie is never read, and does not count as a second refresh cookie.
+        let h = twice(&["__Secure-tollgate-refresh=old; __Host-tollgate-refresh=new"]);
+        assert_eq!(Cookies::new().refresh_token(&h).unwrap(), Some("new"));
+        let h = twice(&["__Secure-tollgate-refresh=old"]);
+        assert_eq!(Cookies::new().refresh_token(&h).unwrap(), None);
     }
 }

@@ -1,7 +1,8 @@
 //! The axum integration (feature `axum`): an extractor, a layer, cookies and CSRF protection.
 //!
 //! - [`Authenticated<C>`]: the verified access token of the request, read from
-//!   `Authorization: Bearer …` first, then from the [`ACCESS_COOKIE`]. The [`Gate`] comes from
+//!   `Authorization: Bearer …` or from the [`ACCESS_COOKIE`] (a request with both, or with
+//!   either twice, is refused: see [`presented_token`]). The [`Gate`] comes from
 //!   the application state through [`FromRef`] (put an `Arc<Gate>` in your state, or
 //!   implement `FromRef<YourState> for Arc<Gate>`); there are no statics.
 //!   `Option<Authenticated<C>>` is `None` only when the request carried no token at all: a token
@@ -14,8 +15,8 @@
 //!   be reached (kind `store_unavailable`: the gate fails closed), `400` for usage errors, each
 //!   with the one JSON error shape of tollgate's HTTP answers,
 //!   `{"error":"<OAuth code>","error_description":"…","kind":"<stable kind>",…}`.
-//! - [`Cookies`]: `Set-Cookie` values for the `__Host-` access cookie and the refresh cookie
-//!   scoped to the refresh path, and their clearing counterparts.
+//! - [`Cookies`]: `Set-Cookie` values for the `__Host-` access and refresh cookies, and their
+//!   clearing counterparts.
 //! - [`csrf`]: tower-http's [`CsrfLayer`] (the `Sec-Fetch-Site`/`Origin` check of Go 1.25's
 //!   `CrossOriginProtection`): unsafe cross-origin requests get `403`. Cookies authenticate
 //!   cross-site requests too, so routers that accept the access cookie for unsafe methods
@@ -71,6 +72,7 @@
 
 mod cookie;
 mod layer;
+mod log;
 mod rejection;
 
 use std::marker::PhantomData;
@@ -83,8 +85,9 @@ use ::axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-pub use cookie::{ACCESS_COOKIE, Cookies, DEFAULT_REFRESH_PATH, REFRESH_COOKIE, cookie};
+pub use cookie::{ACCESS_COOKIE, Cookies, LEGACY_REFRESH_COOKIE, REFRESH_COOKIE, cookie};
 pub use layer::{Require, RequireLayer, require};
+pub(crate) use log::LogLimit;
 pub use rejection::Rejection;
 pub use tower_http::csrf::CsrfLayer;
 use tower_http::csrf::ProtectionError;
@@ -96,8 +99,8 @@ use crate::token::Verified;
 
 /// The verified access token of a request: an axum extractor.
 ///
-/// Reads `Authorization: Bearer <token>` first, then the [`ACCESS_COOKIE`], and verifies the
-/// token with the `Arc<Gate<S>>` found in the state through [`FromRef`] (signature, claims and
+/// Reads `Authorization: Bearer <token>` or the [`ACCESS_COOKIE`] ([`presented_token`]: a
+/// request that carries both, or either twice, is refused), and verifies the token with the `Arc<Gate<S>>` found in the state through [`FromRef`] (signature, claims and
 /// the revocation check). Behind [`require`] it takes the token the layer verified instead of
 /// verifying again.
 ///
@@ -110,7 +113,8 @@ use crate::token::Verified;
 /// # Rejections
 ///
 /// A [`Rejection`]: 401 (`missing_token` and every verification kind such as `expired` or
-/// `revoked`), 503 (`store_unavailable`, `bad_key`), 400 (`usage`).
+/// `revoked`), 503 (`store_unavailable`, `bad_key`), 400 `invalid_request` (kind `usage`) for
+/// malformed or ambiguous credentials.
 pub struct Authenticated<C = Map<String, Value>, S = Store> {
     verified: Verified<C>,
     store: PhantomData<fn() -> S>,
@@ -240,38 +244,114 @@ where
     }
 }
 
-/// The access token a request presents: the `Authorization: Bearer` credentials, else the
-/// [`ACCESS_COOKIE`]; `Ok(None)` when there is neither.
+/// The access token a request presents: the `Authorization: Bearer` credentials (RFC 6750
+/// §2.1) or the [`ACCESS_COOKIE`]; `Ok(None)` when there is neither.
 ///
-/// An `Authorization` header of another scheme (such as `Basic`) is not a bearer token and is
-/// skipped. An empty cookie counts as absent (that is what clearing one leaves behind).
+/// The request must name its token one way, once (RFC 6750 §2: "clients MUST NOT use more
+/// than one method"): two `Authorization` headers, a bearer header together with the access
+/// cookie, or the access cookie twice (an empty one included) are refused, never resolved by
+/// picking one. The header must read `Bearer`, one or more spaces, and a `b64token` (letters,
+/// digits, `-._~+/`, then optional `=`); the scheme is case-insensitive. An `Authorization`
+/// header of another scheme (such as `Basic`) is not a bearer token and is skipped; one that
+/// starts with `Bearer` but does not follow that grammar (`Bearer<TAB>token`, `Bearer`
+/// alone, two tokens) is refused, never taken as no token. A lone empty cookie counts as absent
+/// (that is what clearing one leaves behind).
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Malformed`](crate::ErrorKind::Malformed) for `Authorization: Bearer` with no token, or with a value that is
-/// not visible ASCII.
+/// [`ErrorKind::Usage`](crate::ErrorKind::Usage) for malformed or ambiguous credentials: [`Rejection`] answers it 400
+/// `invalid_request` with `WWW-Authenticate: Bearer error="invalid_request"` (RFC 6750 §3.1).
+/// The message names the problem, never the token.
+///
+/// # Examples
+///
+/// ```
+/// use axum::http::{HeaderMap, HeaderValue, header};
+/// use tollgate::axum::presented_token;
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer aaa.bbb.ccc"));
+/// assert_eq!(presented_token(&headers)?, Some("aaa.bbb.ccc"));
+/// headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer\taaa.bbb.ccc"));
+/// assert!(presented_token(&headers).is_err());
+/// headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer aaa.bbb.ccc"));
+/// headers.insert(header::COOKIE, HeaderValue::from_static("__Host-tollgate-access=aaa.bbb.ccc"));
+/// assert!(presented_token(&headers).is_err(), "a header and a cookie: ambiguous");
+/// # Ok::<(), tollgate::Error>(())
+/// ```
 pub fn presented_token(headers: &HeaderMap) -> Result<Option<&str>> {
-    for value in headers.get_all(header::AUTHORIZATION) {
-        let bytes = value.as_bytes();
-        let is_bearer = bytes.len() >= 6
-            && bytes[..6].eq_ignore_ascii_case(b"bearer")
-            && (bytes.len() == 6 || bytes[6] == b' ');
-        if !is_bearer {
-            continue;
-        }
-        let token = value
-            .to_str()
-            .ok()
-            .map(|v| v[6..].trim_matches(' '))
-            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or_else(|| {
-                Error::malformed(
-                    "the Authorization header says Bearer but carries no well-formed token",
-                )
-            })?;
-        return Ok(Some(token));
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    let first = authorization.next();
+    if first.is_some() && authorization.next().is_some() {
+        return Err(Error::usage(
+            "the request has more than one Authorization header; send one: \
+             Authorization: Bearer <token>",
+        ));
     }
-    Ok(cookie(headers, ACCESS_COOKIE).filter(|v| !v.is_empty()))
+    let bearer = match first {
+        Some(value) => bearer_token(value.as_bytes())?,
+        None => None,
+    };
+    let cookie = cookie(headers, ACCESS_COOKIE)?.filter(|v| !v.is_empty());
+    match (bearer, cookie) {
+        (Some(_), Some(_)) => Err(Error::usage(format!(
+            "the request carries a token in both the Authorization header and the {ACCESS_COOKIE} \
+             cookie; send it one way only (RFC 6750 §2)"
+        ))),
+        (Some(token), None) | (None, Some(token)) => Ok(Some(token)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The token of an `Authorization` header value when its scheme is `Bearer`: `Ok(None)` for
+/// another scheme, an error for a bearer header that does not follow RFC 6750 §2.1.
+fn bearer_token(value: &[u8]) -> Result<Option<&str>> {
+    // The auth-scheme is a token (RFC 9110 §11.1): it ends at the first byte that is not a
+    // tchar, so `Bearer\ttoken` has the scheme `Bearer` followed by a tab.
+    let scheme_len = value
+        .iter()
+        .position(|b| !is_tchar(*b))
+        .unwrap_or(value.len());
+    if !value[..scheme_len].eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let rest = &value[scheme_len..];
+    let token = rest.trim_ascii();
+    if token.is_empty() {
+        return Err(malformed_bearer("it says Bearer but carries no token"));
+    }
+    if !rest.starts_with(b" ") {
+        return Err(malformed_bearer(
+            "Bearer must be followed by a space (not a tab or another byte), then the token",
+        ));
+    }
+    if !is_b64token(token) {
+        return Err(malformed_bearer(
+            "the token has bytes a bearer token cannot have (whitespace, a comma and a second \
+             value, or anything but letters, digits and -._~+/ with trailing =)",
+        ));
+    }
+    // A b64token is ASCII.
+    Ok(std::str::from_utf8(token).ok())
+}
+
+fn malformed_bearer(what: &str) -> Error {
+    Error::usage(format!(
+        "malformed Authorization header: {what}; send Authorization: Bearer <token>"
+    ))
+}
+
+/// RFC 9110 §5.6.2 tchar.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 6750 §2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &[u8]) -> bool {
+    let body = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
+    body > 0
+        && token[..body]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
 }
 
 /// The token verified by [`require`], with its application claims read as `C`.
@@ -341,20 +421,33 @@ mod tests {
     }
 
     #[test]
-    fn bearer_header_comes_before_the_cookie() {
-        let h = headers(&[
-            ("cookie", "__Host-tollgate-access=c.c.c"),
-            ("authorization", "Bearer h.h.h"),
-        ]);
+    fn the_token_comes_from_the_header_or_the_cookie_never_both() {
+        let h = headers(&[("authorization", "Bearer h.h.h")]);
         assert_eq!(presented_token(&h).unwrap(), Some("h.h.h"));
         let h = headers(&[("cookie", "a=b; __Host-tollgate-access=c.c.c")]);
         assert_eq!(presented_token(&h).unwrap(), Some("c.c.c"));
+        // Issue 11: a header and a cookie are ambiguous, even when they carry the same token.
+        for token in ["h.h.h", "c.c.c"] {
+            let h = headers(&[
+                ("cookie", "__Host-tollgate-access=c.c.c"),
+                ("authorization", &format!("Bearer {token}")),
+            ]);
+            assert_eq!(presented_token(&h).unwrap_err().kind(), ErrorKind::Usage);
+        }
+        // A cleared (empty) cookie beside the header is no second token.
+        let h = headers(&[
+            ("cookie", "__Host-tollgate-access="),
+            ("authorization", "Bearer h.h.h"),
+        ]);
+        assert_eq!(presented_token(&h).unwrap(), Some("h.h.h"));
     }
 
     #[test]
     fn scheme_is_case_insensitive_and_other_schemes_are_skipped() {
         let h = headers(&[("authorization", "bearer t.t.t")]);
         assert_eq!(presented_token(&h).unwrap(), Some("t.t.t"));
+        let h = headers(&[("authorization", "BEARER   t.t.t=")]);
+        assert_eq!(presented_token(&h).unwrap(), Some("t.t.t="));
         let h = headers(&[("authorization", "Basic YTpi")]);
         assert_eq!(presented_token(&h).unwrap(), None);
         let h = headers(&[("authorization", "Bearerx t")]);
@@ -362,14 +455,37 @@ mod tests {
     }
 
     #[test]
-    fn empty_bearer_is_malformed_and_empty_cookie_is_absent() {
-        for value in ["Bearer", "Bearer   ", "Bearer a b"] {
+    fn issue_11_malformed_or_repeated_credentials_are_refused_never_absent() {
+        for value in [
+            "Bearer",
+            "Bearer   ",
+            "Bearer\tt.t.t",
+            "Bearer a b",
+            "Bearer a,Bearer b",
+            "Bearer =abc",
+            "Bearer a=b",
+        ] {
             let h = headers(&[("authorization", value)]);
-            assert_eq!(
-                presented_token(&h).unwrap_err().kind(),
-                ErrorKind::Malformed,
-                "{value}"
-            );
+            let err = presented_token(&h).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Usage, "{value:?}");
+            assert!(err.message().contains("Authorization"), "{}", err.message());
+        }
+        let h = headers(&[
+            ("authorization", "Bearer a.a.a"),
+            ("authorization", "Bearer b.b.b"),
+        ]);
+        assert_eq!(presented_token(&h).unwrap_err().kind(), ErrorKind::Usage);
+        let h = headers(&[
+            ("authorization", "Basic YTpi"),
+            ("authorization", "Bearer b.b.b"),
+        ]);
+        assert_eq!(presented_token(&h).unwrap_err().kind(), ErrorKind::Usage);
+        for cookies in [
+            "__Host-tollgate-access=; __Host-tollgate-access=c.c.c",
+            "__Host-tollgate-access=a.a.a; __Host-tollgate-access=c.c.c",
+        ] {
+            let h = headers(&[("cookie", cookies)]);
+            assert_eq!(presented_token(&h).unwrap_err().kind(), ErrorKind::Usage);
         }
         let h = headers(&[("cookie", "__Host-tollgate-access=")]);
         assert_eq!(presented_token(&h).unwrap(), None);

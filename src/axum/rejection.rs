@@ -4,6 +4,7 @@ use ::axum::http::{HeaderValue, StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::LogLimit;
 use crate::error::{Class, Error, ErrorKind};
 
 /// Why a request was refused, as a response: every error tollgate answers over HTTP.
@@ -26,7 +27,7 @@ use crate::error::{Class, Error, ErrorKind};
 /// | other rejections (`expired`, `revoked`, `bad_signature`, `reused_refresh_token`, …) | 401 | `invalid_token` | `Bearer error="invalid_token", error_description="token rejected: <kind>"` |
 /// | `unauthorized_client` | 400 | `unauthorized_client` | none |
 /// | `unsupported_token_type` | 400 | `unsupported_token_type` (RFC 7009 §2.2.1) | none |
-/// | `usage` | 400 (413 for a body over the limit) | `invalid_request` | `Bearer error="invalid_request"` when the request's credentials were malformed |
+/// | `usage` | 400 (413 for a body over the limit) | `invalid_request` | `Bearer error="invalid_request"` when the request's credentials were malformed or ambiguous (RFC 6750 §3.1) |
 /// | `cross_origin` | 403 | `invalid_request` | none |
 /// | `store_unavailable`, `bad_key`, `io` (environment) | 503, `Retry-After: 1` | `temporarily_unavailable` | none |
 ///
@@ -198,7 +199,16 @@ impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         match self.error.class() {
             Class::Environment => {
-                tracing::warn!(kind = self.kind().as_str(), error = %self.error, "request refused: fail closed");
+                // Every request while the store is down lands here: one line a second at most.
+                static FAIL_CLOSED: LogLimit = LogLimit::per_second();
+                if let Some(suppressed) = FAIL_CLOSED.admit() {
+                    tracing::warn!(
+                        kind = self.kind().as_str(),
+                        error = %self.error,
+                        suppressed,
+                        "request refused: fail closed"
+                    );
+                }
             }
             _ => tracing::debug!(kind = self.kind().as_str(), "request refused"),
         }

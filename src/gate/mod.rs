@@ -235,13 +235,18 @@ impl<S: RevocationStore> Gate<S> {
         *slot = (Some(Arc::new(keyring)), slot.1.wrapping_add(1));
     }
 
-    /// Re-reads the keyring from its directory and swaps it in.
+    /// Re-reads the keyring from its directory and swaps it in. An in-memory keyring
+    /// ([`Keyring::generate_in_memory`]) has no directory and stays as it is.
     ///
     /// # Errors
     ///
     /// As [`Keyring::open`]; the current keyring stays in use on error.
     pub fn reload_keyring(&self) -> Result<()> {
-        let dir = self.keyring()?.dir().to_path_buf();
+        let current = self.keyring()?;
+        if current.is_in_memory() {
+            return Ok(());
+        }
+        let dir = current.dir().to_path_buf();
         self.set_keyring(Keyring::open(dir)?);
         Ok(())
     }

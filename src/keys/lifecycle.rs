@@ -20,6 +20,12 @@ impl Keyring {
         &mut self,
         change: impl FnOnce(&Path, &mut Manifest) -> Result<(T, Vec<String>)>,
     ) -> Result<T> {
+        if self.in_memory {
+            return Err(Error::usage(
+                "an in-memory keyring cannot be changed: its one key lives and dies with the \
+                 process; use a keyring directory (`tollgate keys generate`) to rotate keys",
+            ));
+        }
         let _lock = fs::Lock::acquire(&self.dir)?;
         let mut manifest = read_manifest(&self.dir)?;
         let (out, obsolete_files) = change(&self.dir, &mut manifest)?;

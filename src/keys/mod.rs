@@ -34,6 +34,7 @@ mod import;
 mod jwks;
 mod lifecycle;
 mod material;
+mod memory;
 mod namespace;
 #[cfg(feature = "remote")]
 mod remote;
@@ -90,6 +91,8 @@ pub struct Keyring {
     set: KeySet,
     signer: Option<Signer>,
     session_key: std::sync::OnceLock<Zeroizing<[u8; 32]>>,
+    /// Made by [`Keyring::generate_in_memory`]: no directory, nothing on disk.
+    in_memory: bool,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -144,29 +147,7 @@ impl Keyring {
             };
             if entry.private {
                 let secret = Secret::parse(&bytes, entry.alg).map_err(named)?;
-                let key = match secret.public_key(entry.alg).map_err(named)? {
-                    Some(public) => VerifyingKey::from_public(
-                        Some(entry.kid.clone()),
-                        entry.state,
-                        vec![entry.alg],
-                        &public,
-                    ),
-                    None => secret
-                        .hmac_verifying_key(entry.kid.clone(), entry.state, entry.alg)
-                        .ok_or_else(|| named(Error::bad_key("empty secret")))?,
-                };
-                // Generated here: tollgate's own namespace; tokens bounded by max_ttl and, once
-                // the key stopped signing, by when it stopped.
-                set.push(key.with_origin(
-                    Namespace::Own,
-                    LifetimeBound::Keyring {
-                        max_ttl: entry.token_lifetime(manifest.max_ttl),
-                        deactivated:
-                            entry.deactivated.filter(|_| {
-                                !matches!(entry.state, KeyState::Active | KeyState::Next)
-                            }),
-                    },
-                ));
+                set.push(own_key(entry, &secret, manifest.max_ttl).map_err(named)?);
                 if entry.state == KeyState::Active {
                     let key = secret.encoding_key(entry.alg).map_err(named)?;
                     signer = Some(Signer {
@@ -205,12 +186,21 @@ impl Keyring {
             set,
             signer,
             session_key,
+            in_memory: false,
         })
     }
 
-    /// The keyring directory.
+    /// The keyring directory. For a keyring made by [`Keyring::generate_in_memory`] this is
+    /// the placeholder `(in memory)`, which names no directory: check
+    /// [`is_in_memory`](Keyring::is_in_memory) before reading files there.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the keyring lives in memory only ([`Keyring::generate_in_memory`]): no
+    /// directory, no file, nothing to reload.
+    pub fn is_in_memory(&self) -> bool {
+        self.in_memory
     }
 
     /// Every key's metadata, oldest first.
@@ -297,6 +287,13 @@ impl Keyring {
                 entry.alg
             )));
         }
+        if self.in_memory {
+            return self
+                .set
+                .get(kid)
+                .and_then(|key| key.public_key().cloned())
+                .ok_or_else(|| Error::bad_key(format!("no public key for kid {kid}")));
+        }
         let bytes = Zeroizing::new(fs::read_key_file(&self.dir.join(&entry.file))?);
         if entry.private {
             Secret::parse(&bytes, entry.alg)?
@@ -346,6 +343,12 @@ impl Keyring {
                 "key {kid} was imported and has no private part"
             )));
         }
+        if self.in_memory {
+            return Err(Error::usage(format!(
+                "key {kid} lives in an in-memory keyring and never leaves the process; \
+                 export a key of a keyring directory instead"
+            )));
+        }
         let bytes = Zeroizing::new(fs::read_key_file(&self.dir.join(&entry.file))?);
         let secret = Secret::parse(&bytes, entry.alg)?;
         let default = if entry.alg.is_symmetric() {
@@ -365,6 +368,31 @@ impl Keyring {
             }
         }
     }
+}
+
+/// The verifying half of one of tollgate's own private keys: tollgate's own namespace; tokens
+/// bounded by `max_ttl` and, once the key stopped signing, by when it stopped.
+fn own_key(entry: &KeyEntry, secret: &Secret, max_ttl: i64) -> Result<VerifyingKey> {
+    let key = match secret.public_key(entry.alg)? {
+        Some(public) => VerifyingKey::from_public(
+            Some(entry.kid.clone()),
+            entry.state,
+            vec![entry.alg],
+            &public,
+        ),
+        None => secret
+            .hmac_verifying_key(entry.kid.clone(), entry.state, entry.alg)
+            .ok_or_else(|| Error::bad_key("empty secret"))?,
+    };
+    Ok(key.with_origin(
+        Namespace::Own,
+        LifetimeBound::Keyring {
+            max_ttl: entry.token_lifetime(max_ttl),
+            deactivated: entry
+                .deactivated
+                .filter(|_| !matches!(entry.state, KeyState::Active | KeyState::Next)),
+        },
+    ))
 }
 
 fn pretty(value: &impl serde::Serialize) -> String {

@@ -300,7 +300,12 @@ where
         let clients = app.clients();
         let refuse = |reason: &str| {
             app.metrics().caller_refused();
-            tracing::warn!(path = %parts.uri.path(), reason, "caller refused");
+            // serve-http: any client can cause this line; one a second at most, with the count
+            // held back (the metric above stays exact).
+            static REFUSED: crate::axum::LogLimit = crate::axum::LogLimit::per_second();
+            if let Some(suppressed) = REFUSED.admit() {
+                tracing::warn!(path = %parts.uri.path(), reason, suppressed, "caller refused");
+            }
             Rejection::invalid_client()
         };
         if clients.is_empty() {

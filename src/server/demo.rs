@@ -7,7 +7,13 @@
 //! | `GET /demo.js`, `GET /demo.css` | its script and style |
 //! | `POST /demo/login` | signs anyone in as any user, **without a password or caller credentials**: `sub`, `remember_me` |
 //!
-//! These routes exist only when [`Config::with_demo`](super::Config::with_demo) is on. The
+//! These routes exist only when [`Config::with_demo`](super::Config::with_demo) is on.
+//! `tollgate serve --demo` runs them on loopback only, over a gate of its own that nothing
+//! else trusts: an in-memory keyring with one fresh EdDSA key
+//! ([`Keyring::generate_in_memory`](crate::Keyring::generate_in_memory), never written to
+//! disk), the `memory:` store, and the audience `tollgate-demo`, which its access tokens carry
+//! and its gate requires. Whatever `--keys` and `--store` say, a demo token never verifies
+//! against a real keyring, and its sessions end with the process. The
 //! demo login sets the session's cookies and answers with the pair *without* its tokens; the
 //! page then uses the ordinary session endpoints: it polls `GET /session/me` every second,
 //! refreshes through `POST /session/refresh` (the refresh cookie) once a third of the access

@@ -3,8 +3,8 @@
 //!
 //! A valid access token (signature, type, time, issuer, audience, and not revoked) answers
 //! `{"active":true, …}` with its claims: `sub`, `exp`, `iat`, `nbf`, `jti`, `sid`, `aud`, `iss`,
-//! every application claim (such as `scope`, `client_id` or `role`), `token_type:
-//! "access_token"` and the signing key's `kid`. Any other token answers `{"active":false}` and
+//! every application claim (such as `scope`, `client_id` or `role`), `token_type: "Bearer"` and
+//! the signing key's `kid`. Any other token answers `{"active":false}` and
 //! nothing more: the caller learns neither why nor what the token says. When the store cannot
 //! be asked the answer is 503 (`temporarily_unavailable`, kind `store_unavailable`), never
 //! `active`.
@@ -16,6 +16,16 @@
 //! "iat" (when it was issued), "remember_me", "generation"}`, with nothing secret; a spent,
 //! forged or unknown one, or one whose session ended or was revoked, `{"active":false}`.
 //! Introspecting a refresh token does not spend it and never counts as a reuse.
+//!
+//! # `token_type`
+//!
+//! RFC 7662 §2.2 defines `token_type` as the OAuth token type of RFC 6749 §7.1: how the token
+//! is presented to a resource server. An active access token is a bearer token (RFC 6750), so
+//! it answers `"Bearer"` (`"DPoP"` once sender-constrained tokens exist). A refresh token is
+//! never presented to a resource server and has no such type; it answers `"refresh_token"`,
+//! the name RFC 7009 §2.1 and RFC 7662 §2.1 give it as a `token_type_hint`. The two values never
+//! meet: a resource server that accepts only `active` answers whose `token_type` is `"Bearer"`
+//! can never take a refresh token for an access token.
 
 use ::axum::extract::State;
 use ::axum::http::StatusCode;
@@ -70,6 +80,13 @@ pub(crate) async fn introspect(
     json_response(StatusCode::OK, &body)
 }
 
+/// The `token_type` of an active access token: the OAuth token type (RFC 6749 §7.1).
+const ACCESS_TOKEN_TYPE: &str = "Bearer";
+
+/// The `token_type` of an active refresh token: the `token_type_hint` name of RFC 7009 §2.1, as
+/// a refresh token has no OAuth token type (see the module docs).
+const REFRESH_TOKEN_TYPE: &str = "refresh_token";
+
 /// The RFC 7662 response for a valid access token: application claims, then the registered
 /// ones (which win over application claims of the same name).
 fn active(verified: &Verified) -> Value {
@@ -78,7 +95,7 @@ fn active(verified: &Verified) -> Value {
         out.extend(registered);
     }
     out.insert("active".into(), true.into());
-    out.insert("token_type".into(), "access_token".into());
+    out.insert("token_type".into(), ACCESS_TOKEN_TYPE.into());
     if let Some(kid) = &verified.header.kid {
         out.insert("kid".into(), kid.clone().into());
     }
@@ -89,7 +106,7 @@ fn active(verified: &Verified) -> Value {
 fn active_refresh(info: &RefreshTokenInfo) -> Value {
     json!({
         "active": true,
-        "token_type": "refresh_token",
+        "token_type": REFRESH_TOKEN_TYPE,
         "sub": info.sub,
         "sid": info.sid,
         "exp": info.expires_at,

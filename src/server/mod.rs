@@ -26,8 +26,8 @@
 //! `ip` and `cookies` (form or JSON) from a caller authenticated like those of `/introspect`,
 //! and answers with the token pair (`{"access_token", "refresh_token", "token_type",
 //! "expires_in", "refresh_expires_in", "session_id", "remember_me"}`); with `cookies=1` it also
-//! sets the `__Host-` access cookie and the refresh cookie (scoped to `/session/refresh`,
-//! persistent only for remember-me), for the backend to pass on to its browser.
+//! sets the `__Host-` access and refresh cookies (the refresh cookie persistent only for
+//! remember-me), for the backend to pass on to its browser.
 //! `POST /session/refresh` rotates the refresh token of the body (`refresh_token=`) or of the
 //! refresh cookie; from the cookie it answers with new cookies and no tokens in the body. A
 //! reused refresh token is 401 `reused_refresh_token`, revokes the session, clears the cookies
@@ -196,6 +196,9 @@ impl Config {
 
     /// Serves the demo page at `/` and its password-less login at `POST /demo/login` (anyone
     /// can sign in as anyone). Off by default; for trying tollgate on your own machine only.
+    /// Give it a gate that nothing else trusts, as `tollgate serve --demo` does: a loopback
+    /// listener, [`Keyring::generate_in_memory`](crate::Keyring::generate_in_memory), the
+    /// `memory:` store and an audience of its own (`tollgate-demo`).
     pub fn with_demo(mut self, demo: bool) -> Self {
         self.demo = demo;
         self

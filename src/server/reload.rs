@@ -44,6 +44,8 @@ pub(crate) fn spawn(app: App) -> JoinHandle<()> {
             .gate()
             .keyring()
             .ok()
+            // serve-http: an in-memory keyring (serve --demo) has no file to watch.
+            .filter(|k| !k.is_in_memory())
             .map(|k| Watched::new(k.dir().join("keyring.json")));
         let clients = app.config().clients_file.clone().map(Watched::new);
         let mut state = (keyring, clients);

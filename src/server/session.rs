@@ -18,13 +18,18 @@
 //! # Cookies
 //!
 //! The access token travels in `__Host-tollgate-access` (`Path=/`, `Secure`, `HttpOnly`,
-//! `SameSite=Lax`) and the refresh token in `__Secure-tollgate-refresh`, sent only to
-//! `/session/refresh` (`SameSite=Strict`, persistent only for remember-me logins); see
-//! [`Cookies`](crate::axum::Cookies). A refresh that came from the cookie answers with new
-//! cookies and a body without tokens, so that a page's script never sees one. Logout,
-//! logout-all and a request whose token was refused (reuse, unknown session, revoked, bad
-//! token) clear both cookies. A request that carried no token (`missing_token`) and a 503 keep
-//! them, so that the client can refresh first or try again.
+//! `SameSite=Lax`) and the refresh token in `__Host-tollgate-refresh` (`Path=/`, `Secure`,
+//! `HttpOnly`, `SameSite=Strict`, persistent only for remember-me logins); see
+//! [`Cookies`](crate::axum::Cookies). The `__Host-` prefix keeps a sibling subdomain from
+//! planting either one. A request that carries either cookie twice (an empty one included),
+//! or a bearer header and the access cookie together, is refused with 400 `invalid_request`:
+//! nothing picks one of them. A refresh that came from the cookie answers with new cookies and
+//! a body without tokens, so that a page's script never sees one. Logout, logout-all and a
+//! request whose token was refused (reuse, unknown session, revoked, bad token) clear both
+//! cookies, and the refresh cookie of earlier versions (`__Secure-tollgate-refresh` on
+//! `/session/refresh`, never read), which a refresh also clears whenever a request still
+//! carries it. A request that carried no token (`missing_token`) and a 503 keep the cookies,
+//! so that the client can refresh first or try again.
 //!
 //! # Errors
 //!
@@ -54,7 +59,9 @@ use super::App;
 use super::body::{Body, flag, query};
 use super::clients::Caller;
 use super::metrics::SessionEvent;
-use crate::axum::{Cookies, Rejection, json_response, presented_token};
+use crate::axum::{
+    Cookies, LEGACY_REFRESH_COOKIE, Rejection, cookie, json_response, presented_token,
+};
 use crate::error::{Class, Error, ErrorKind};
 use crate::session::{LoginRequest, SessionInfo, TokenPair};
 use crate::store::Scope;
@@ -164,24 +171,37 @@ pub(crate) fn login_request(body: &LoginBody) -> Result<LoginRequest, Rejection>
     Ok(request)
 }
 
-/// `POST /session/refresh`.
+/// `POST /session/refresh`. A request that still carries the refresh cookie of earlier
+/// versions gets it cleared, whatever the answer.
 async fn refresh(
     State(app): State<App>,
     headers: HeaderMap,
     Body(body): Body<TokenBody>,
 ) -> Response {
+    let response = refresh_response(&app, &headers, body).await;
+    if matches!(
+        cookie(&headers, LEGACY_REFRESH_COOKIE),
+        Ok(Some(_)) | Err(_)
+    ) {
+        return with_legacy_cleared(response);
+    }
+    response
+}
+
+async fn refresh_response(app: &App, headers: &HeaderMap, body: TokenBody) -> Response {
     let cookies = Cookies::new();
     let (token, from_cookie) = match non_empty(body.refresh_token) {
         Some(token) => (token, false),
-        None => match cookies.refresh_token(&headers) {
-            Some(token) => (token.to_owned(), true),
-            None => {
+        None => match cookies.refresh_token(headers) {
+            Ok(Some(token)) => (token.to_owned(), true),
+            Ok(None) => {
                 return Rejection::from(Error::new(
                     ErrorKind::MissingToken,
                     "no refresh token: send refresh_token=… or the refresh cookie",
                 ))
                 .into_response();
             }
+            Err(e) => return Rejection::invalid_request(e.message().to_owned()).into_response(),
         },
     };
     match app.gate().refresh(&token).await {
@@ -200,7 +220,7 @@ async fn refresh(
                 app.metrics().refresh_reused();
                 app.metrics().revocation(Scope::Session);
             }
-            gate_error(&app, e)
+            gate_error(app, e)
         }
     }
 }
@@ -296,8 +316,9 @@ async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 /// The token a logout names: the body's `token` or `refresh_token`, else the bearer header or
-/// the access cookie, else the refresh cookie (which reaches these routes only when the
-/// application scoped it more widely).
+/// the access cookie, else the refresh cookie (on `Path=/`, it reaches these routes too, so a
+/// browser whose access cookie has expired can still log out). Ambiguous credentials (two
+/// headers, a header and the access cookie, a cookie sent twice) are a usage error.
 fn session_token(headers: &HeaderMap, body: TokenBody) -> crate::Result<Option<String>> {
     if let Some(token) = non_empty(body.token).or_else(|| non_empty(body.refresh_token)) {
         return Ok(Some(token));
@@ -305,7 +326,7 @@ fn session_token(headers: &HeaderMap, body: TokenBody) -> crate::Result<Option<S
     if let Some(token) = presented_token(headers)? {
         return Ok(Some(token.to_owned()));
     }
-    Ok(Cookies::new().refresh_token(headers).map(str::to_owned))
+    Ok(Cookies::new().refresh_token(headers)?.map(str::to_owned))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -353,12 +374,27 @@ pub(crate) fn set_cookies(response: &mut Response, pair: &TokenPair) {
     }
 }
 
-/// Adds the two clearing `Set-Cookie`s.
+/// Adds the clearing `Set-Cookie`s: access, refresh, and the legacy refresh cookie.
 pub(crate) fn with_cleared_cookies(mut response: Response) -> Response {
-    let cookies = Cookies::new();
     let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, cookies.clear_access());
-    headers.append(header::SET_COOKIE, cookies.clear_refresh());
+    for value in Cookies::new().clear_all() {
+        headers.append(header::SET_COOKIE, value);
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Adds the `Set-Cookie` that clears the legacy refresh cookie, unless the response clears it
+/// already.
+fn with_legacy_cleared(mut response: Response) -> Response {
+    let clear = Cookies::new().clear_legacy_refresh();
+    let headers = response.headers_mut();
+    if !headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| *v == clear)
+    {
+        headers.append(header::SET_COOKIE, clear);
+    }
     response
 }

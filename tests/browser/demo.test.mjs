@@ -6,9 +6,11 @@
 // Environment: TOLLGATE_BIN (default <target>/debug/tollgate), CHROMIUM (default
 // /usr/bin/chromium), TOLLGATE_BROWSER_OUT (screenshots; default tests/browser/out).
 //
-// It starts its own server on 127.0.0.1:0 with a temporary keyring (created by --demo) and a
-// temporary SQLite store, then: signs in with remember-me; checks the cookies (HttpOnly, Secure
-// kept on http://127.0.0.1, the refresh cookie persistent and scoped to /session/refresh);
+// It starts its own server on 127.0.0.1:0, pointed at a keyring directory and a SQLite store
+// that --demo must leave alone (it signs with a key generated in memory and keeps sessions in
+// the memory: store; nothing is created there), then: signs in with remember-me; checks the
+// cookies (HttpOnly, Secure kept on http://127.0.0.1, both __Host- on Path=/, the refresh
+// cookie persistent and SameSite=Strict);
 // waits through an automatic refresh (new jti and exp, same session); signs the same user in on
 // a second browser without remember-me (a browser-session refresh cookie); opens a second tab of
 // the first browser and clicks "Log out everywhere"; and sees the first tab and the other
@@ -86,7 +88,7 @@ function startServer(dir) {
       if (addr) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
-        const kid = /one EdDSA key, kid (\S+)/.exec(stderr);
+        const kid = /one EdDSA key, kid ([^\s,]+)/.exec(stderr);
         resolve({ child, base: `http://${addr[1]}`, log, kid: kid && kid[1] });
       }
     });
@@ -148,8 +150,12 @@ async function main() {
   try {
     const { base } = server;
     assert.match(server.log(), /DEMO MODE/, 'the startup warning says DEMO');
-    assert.ok(server.kid, `serve --demo created the keyring:\n${server.log()}`);
-    step(`serve --demo on ${base} created its keyring (kid ${server.kid})`);
+    assert.ok(server.kid, `serve --demo names its in-memory key:\n${server.log()}`);
+    assert.match(server.log(), /generated in memory and never written to disk/);
+    for (const left of ['keys', 'tollgate.db']) {
+      assert.ok(!fs.existsSync(path.join(dir, left)), `--demo created nothing: ${left}`);
+    }
+    step(`serve --demo on ${base} signs with a key generated in memory (kid ${server.kid}); nothing written`);
 
     // 1. Sign in with remember-me.
     const first = await browser(dir, 'first', errors);
@@ -161,7 +167,8 @@ async function main() {
     const before = await me(tab1);
     assert.equal(before.status, 200);
     assert.equal(before.body.sub, 'alice');
-    assert.equal(before.body.kid, server.kid, 'signed by the key serve --demo created');
+    assert.equal(before.body.kid, server.kid, 'signed by the key serve --demo generated');
+    assert.equal(before.body.claims.aud, 'tollgate-demo', "the demo's audience");
     assert.equal(before.body.exp - before.body.iat, 30, '--demo sets a 30 s access token');
     assert.equal(before.body.session.remember_me, true);
     assert.equal(await text(tab1, 'kid'), server.kid, 'the page shows the kid');
@@ -172,7 +179,7 @@ async function main() {
     // Secure cookies on http://127.0.0.1: Chromium keeps them (a potentially trustworthy origin).
     const cookies = await first.cookies();
     const access = cookies.find((c) => c.name === '__Host-tollgate-access');
-    const refresh = cookies.find((c) => c.name === '__Secure-tollgate-refresh');
+    const refresh = cookies.find((c) => c.name === '__Host-tollgate-refresh');
     assert.ok(access && refresh, `both cookies kept: ${JSON.stringify(cookies.map((c) => c.name))}`);
     assert.deepEqual(
       [access.secure, access.httpOnly, access.path, access.sameSite],
@@ -180,10 +187,10 @@ async function main() {
     );
     assert.deepEqual(
       [refresh.secure, refresh.httpOnly, refresh.path, refresh.sameSite],
-      [true, true, '/session/refresh', 'Strict'],
+      [true, true, '/', 'Strict'],
     );
     assert.ok(refresh.expires > Date.now() / 1000 + 29 * 86400, 'remember-me: a persistent refresh cookie');
-    step('Chromium kept the __Host- and __Secure- cookies on http://127.0.0.1 (HttpOnly, Secure)');
+    step('Chromium kept both __Host- cookies on http://127.0.0.1 (HttpOnly, Secure, Path=/)');
 
     // 2. An automatic refresh: new access token (jti, exp), same session.
     await tab1.waitForFunction(
@@ -198,7 +205,7 @@ async function main() {
     assert.equal(after.body.sid, before.body.sid, 'the same session');
     assert.ok(after.body.session.generation >= 2, 'the refresh token rotated');
     assert.ok(Number(await text(tab1, 'refreshes')) >= 1);
-    const rotated = (await first.cookies()).find((c) => c.name === '__Secure-tollgate-refresh');
+    const rotated = (await first.cookies()).find((c) => c.name === '__Host-tollgate-refresh');
     assert.notEqual(rotated.value, refresh.value, 'a new refresh cookie');
     await tab1.screenshot({ path: path.join(outDir, 'demo.png'), fullPage: true });
     step(`automatic refresh: jti ${before.body.jti.slice(0, 8)}… -> ${after.body.jti.slice(0, 8)}…, exp +${after.body.exp - before.body.exp} s`);
@@ -211,7 +218,7 @@ async function main() {
     await signIn(device, 'alice', false);
     const deviceMe = await me(device);
     assert.notEqual(deviceMe.body.sid, after.body.sid, 'a second session');
-    const sessionCookie = (await other.cookies()).find((c) => c.name === '__Secure-tollgate-refresh');
+    const sessionCookie = (await other.cookies()).find((c) => c.name === '__Host-tollgate-refresh');
     assert.equal(sessionCookie.expires, -1, 'without remember-me: a browser-session refresh cookie');
     step('a second browser signed alice in without remember-me (browser-session refresh cookie)');
 

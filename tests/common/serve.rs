@@ -82,6 +82,13 @@ impl Served {
         let log = stderr.clone();
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
+                // Logged before the address is handed over, so that a test reading the log
+                // once `start` returns sees the line that carried it.
+                {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest
                         .split_whitespace()
@@ -90,9 +97,6 @@ impl Served {
                         .to_owned();
                     let _ = tx.send(addr);
                 }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {

@@ -10,7 +10,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tollgate::gate::CacheConfig;
 use tollgate::server::{App, Clients, Config};
 use tollgate::session::DEFAULT_ACCESS_TTL;
-use tollgate::{Algorithm, Error, Result, format_duration, parse_duration};
+use tollgate::{
+    Algorithm, Error, Gate, Keyring, Result, Store, VerifyOptions, format_duration, parse_duration,
+};
 
 use crate::args::duration_help;
 use crate::commands::lifetimes::Lifetimes;
@@ -35,12 +37,21 @@ cookies); GET /healthz, GET /metrics. Without caller credentials the service sta
 the trusted routes refuse every caller (401). /introspect and /revoke take access and
 refresh tokens.
 --demo adds a demo page at / whose sign-in needs no password (anyone can sign in as
-anyone: for your own machine only); the access-token lifetime defaults to 30s there so
-that automatic refreshes show, and a missing keyring is created with one EdDSA key.
-Browsers keep the Secure cookies over https and on http://127.0.0.1 or localhost only.
+anyone: for your own machine only). It listens on loopback only, signs with one EdDSA key
+generated in memory (never written to disk) and keeps sessions in the memory: store, so
+--keys, --store, --issuer, --audience and their TOLLGATE_* variables are ignored and
+nothing it issues verifies anywhere else; its access tokens carry aud tollgate-demo and
+live 30s by default so that automatic refreshes show. Browsers keep the Secure cookies
+over https and on http://127.0.0.1 or localhost only.
 The keyring and the credentials file are re-read when they change. SIGTERM or Ctrl-C
 stops accepting, lets requests in flight finish (at most --drain-timeout), and exits 0.
-Logs go to stderr; set TOLLGATE_LOG (e.g. debug, or tollgate=debug) to change the level.")]
+Logs go to stderr; set TOLLGATE_LOG (e.g. debug, or tollgate=debug) to change the level.
+Lines any client can cause (caller refused, fail closed) are written at most once a second
+with suppressed=N, the number held back; /metrics counts every request.
+Cookies: __Host-tollgate-access and __Host-tollgate-refresh (Path=/, Secure, HttpOnly). A
+request that carries a token two ways (two Authorization headers, a bearer header and the
+access cookie, a cookie sent twice) or a malformed Bearer header is 400 invalid_request.
+/introspect answers token_type Bearer for access tokens, refresh_token for refresh tokens.")]
 pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed on stderr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -102,9 +113,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     cache_mib: usize,
     /// Serve the demo page at / with a password-less sign-in (DEMO: anyone can sign in as any
-    /// user). Sets the access-token lifetime to 30s unless --access-ttl is given, and creates
-    /// the keyring with one EdDSA key when it does not exist yet.
-    #[arg(long)]
+    /// user). Loopback --listen only; an in-memory keyring (one fresh EdDSA key, never written
+    /// to disk) and the memory: store, whatever --keys and --store say; access tokens with
+    /// aud "tollgate-demo", 30s unless --access-ttl is given.
+    #[arg(long, conflicts_with = "trust_issuers")]
     demo: bool,
     #[command(flatten)]
     lifetimes: Lifetimes,
@@ -131,6 +143,9 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
         )));
     }
     let drain_timeout = args.drain_timeout;
+    if args.demo {
+        demo_listen(args.listen)?;
+    }
     // Origins first: a value that could never match is a usage error before anything opens.
     let mut config = Config::new();
     for origin in &args.trusted_origins {
@@ -147,34 +162,36 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     } else {
         DEFAULT_ACCESS_TTL
     });
-    if args.demo {
-        ensure_demo_keyring(ctx)?;
-    }
-    let issuers = trusted_issuers(ctx, &args.trust_issuers)?;
-    let mut options = ctx.options(Vec::new(), None);
-    if !issuers.is_empty() {
-        if options.audiences().is_empty() {
-            return Err(Error::usage(
-                "--trust-issuer needs an audience: give this service's with --audience or \
-                 TOLLGATE_AUDIENCE (without one, the issuer's ID tokens and its tokens for other \
-                 services would pass, RFC 8725 §3.9)",
-            ));
+    let gate = if args.demo {
+        demo_gate(ctx).await?
+    } else {
+        let issuers = trusted_issuers(ctx, &args.trust_issuers)?;
+        let mut options = ctx.options(Vec::new(), None);
+        if !issuers.is_empty() {
+            if options.audiences().is_empty() {
+                return Err(Error::usage(
+                    "--trust-issuer needs an audience: give this service's with --audience or \
+                     TOLLGATE_AUDIENCE (without one, the issuer's ID tokens and its tokens for \
+                     other services would pass, RFC 8725 §3.9)",
+                ));
+            }
+            options = options.with_profile(tollgate::validate::Profile::Rfc9068);
         }
-        options = options.with_profile(tollgate::validate::Profile::Rfc9068);
-    }
-    let mut gate = ctx
-        .serving_gate(options, args.max_staleness, REPLICA_WAIT)
-        .await?
-        .with_session_config(sessions)
-        .with_cache(
+        let mut gate = ctx
+            .serving_gate(options, args.max_staleness, REPLICA_WAIT)
+            .await?;
+        for issuer in issuers {
+            gate = gate.with_remote_issuer(issuer)?;
+        }
+        gate
+    };
+    let gate = Arc::new(
+        gate.with_session_config(sessions).with_cache(
             CacheConfig::new()
                 .with_max_entries(args.cache_entries)
                 .with_max_bytes(args.cache_mib.saturating_mul(1 << 20)),
-        );
-    for issuer in issuers {
-        gate = gate.with_remote_issuer(issuer)?;
-    }
-    let gate = Arc::new(gate);
+        ),
+    );
     let clients = Clients::load(&args.clients)?;
     let config = config
         .with_clients_file(&args.clients)
@@ -211,17 +228,13 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
              never expose it",
             format_duration(app.gate().session_config().access_ttl())
         ));
-        if !bound.ip().is_loopback() {
-            output::warn(
-                "browsers keep the demo's Secure cookies only over https or on \
-                 http://127.0.0.1 / http://localhost; on another plain-http address sign-in \
-                 will not stick",
-            );
-        }
     }
     output::notice(&format!(
         "listening on http://{bound} (keys {}, store {})",
-        ctx.args.keys.display(),
+        app.gate().keyring().map_or_else(
+            |_| ctx.args.keys.display().to_string(),
+            |k| k.dir().display().to_string()
+        ),
         app.gate().store().url()
     ));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -248,24 +261,67 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     Ok(Output::Text(String::new()))
 }
 
-/// `serve --demo` on a fresh machine: a keyring directory without keys gets one EdDSA key.
-fn ensure_demo_keyring(ctx: &Context) -> Result<()> {
-    let dir = &ctx.args.keys;
-    if dir.join("keyring.json").exists() {
+// ---- serve --demo (serve-http) ----
+
+/// The audience of the demo's access tokens, which the demo's gate requires.
+const DEMO_AUDIENCE: &str = "tollgate-demo";
+
+/// `serve --demo` listens on loopback only: its sign-in needs no password.
+fn demo_listen(listen: SocketAddr) -> Result<()> {
+    if listen.ip().is_loopback() {
         return Ok(());
     }
-    let mut keyring = ctx.keyring_init()?;
-    if !keyring.entries().is_empty() {
-        return Ok(());
-    }
-    let entry = keyring.generate(Algorithm::EdDSA, None, &ctx.clock)?;
-    output::notice(&format!(
-        "no keyring in {}: created it with one EdDSA key, kid {} (the demo signs with it)",
-        dir.display(),
-        entry.kid
-    ));
-    Ok(())
+    Err(Error::usage(format!(
+        "--demo refuses --listen {listen}: that address can be reachable from other machines, \
+         and the demo signs anyone in as any user without a password; listen on loopback \
+         (--listen 127.0.0.1:{port} or [::1]:{port}) and reach it from another machine \
+         through an SSH tunnel (ssh -L {port}:127.0.0.1:{port} HOST)",
+        port = listen.port()
+    )))
 }
+
+/// The demo's gate: one fresh EdDSA key in memory (never written to disk), the `memory:`
+/// store, and access tokens for [`DEMO_AUDIENCE`] only. The keyring, store, issuer and
+/// audience options are ignored, and the notice says so when they were given.
+async fn demo_gate(ctx: &Context) -> Result<Gate> {
+    let keyring = Keyring::generate_in_memory(Algorithm::EdDSA, &ctx.clock)?;
+    let kid = keyring.active().map(|e| e.kid.clone()).unwrap_or_default();
+    output::notice(&format!(
+        "demo: one EdDSA key, kid {kid}, generated in memory and never written to disk; \
+         sessions in the memory: store; access tokens for aud \"{DEMO_AUDIENCE}\" only: \
+         nothing the demo issues verifies anywhere else or outlives the process"
+    ));
+    let env = |name: &str| std::env::var_os(name).is_some();
+    let mut ignored = Vec::new();
+    if env("TOLLGATE_KEYS") || ctx.args.keys != std::path::Path::new("./keys") {
+        ignored.push(format!(
+            "the keyring {} (--keys, TOLLGATE_KEYS)",
+            ctx.args.keys.display()
+        ));
+    }
+    // The URL is not shown: it may carry a password.
+    if ctx.args.store.is_some() {
+        ignored.push("the store (--store, TOLLGATE_STORE)".to_owned());
+    }
+    if ctx.args.issuer.is_some() {
+        ignored.push("--issuer (TOLLGATE_ISSUER)".to_owned());
+    }
+    if ctx.args.audience.is_some() {
+        ignored.push("--audience (TOLLGATE_AUDIENCE)".to_owned());
+    }
+    if !ignored.is_empty() {
+        output::notice(&format!(
+            "demo: ignoring {}: --demo never signs with a real keyring or writes to a real store",
+            ignored.join(", ")
+        ));
+    }
+    Ok(Gate::new(Store::open("memory:").await?)
+        .with_clock(ctx.clock)
+        .with_options(VerifyOptions::new().with_audience(DEMO_AUDIENCE))
+        .with_keyring(keyring))
+}
+
+// ---- end of serve --demo ----
 
 async fn wait_for_signal(mut term: tokio::signal::unix::Signal) {
     tokio::select! {
