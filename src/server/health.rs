@@ -1,7 +1,12 @@
 //! `GET /healthz`: 200 when the keyring is loaded and the store answers, 503 otherwise.
 //!
 //! Body: `{"status":"ok"|"unavailable","keyring":"ok"|"unavailable","store":"ok"|"unavailable",
-//! "keyring_generation":N}`, and with trusted issuers `"issuers":[{"issuer","keys","state":
+//! "keyring_generation":N,"callers":"ok"|"unavailable"}`, plus `"keyring_error":"<reason>"` while
+//! the keyring cannot be read or loaded (every verification answers 503 meanwhile; the reason
+//! names the file and the I/O error kind, never a path or contents). `callers` is
+//! `unavailable` while the credentials file cannot be read or has loose permissions (every
+//! caller is refused meanwhile); it does not make the service unhealthy, since tokens still
+//! verify, and with trusted issuers `"issuers":[{"issuer","keys","state":
 //! "ok"|"stale"|"unavailable","fetched_at"}]` (a stale or unavailable issuer does not make the
 //! service unhealthy: its tokens are refused, tollgate's own still verify). The store is probed with one revocation check (the request path's
 //! own round trip); nothing about the store's address or the failure is sent.
@@ -20,6 +25,7 @@ use crate::store::{RevocationStore, TokenRef};
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let gate = app.gate();
     let keyring_ok = gate.keyring().is_ok();
+    let keyring_error = gate.keyring_failure();
     let own = Namespace::Own;
     let probe = TokenRef {
         namespace: &own,
@@ -37,13 +43,16 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
     }
     let ok = keyring_ok && store.is_ok();
     let word = |good: bool| if good { "ok" } else { "unavailable" };
-    #[allow(unused_mut)] // without feature `remote` nothing is added
     let mut body = json!({
         "status": word(ok),
         "keyring": word(keyring_ok),
         "store": word(store.is_ok()),
         "keyring_generation": app.metrics().keyring_generation(),
+        "callers": word(!app.callers_failing()),
     });
+    if let Some(reason) = keyring_error {
+        body["keyring_error"] = reason.into();
+    }
     // Trusted issuers: their sets' state, never why a fetch failed (that is logged).
     #[cfg(feature = "remote")]
     if !gate.remote_issuers().is_empty() {

@@ -18,12 +18,12 @@
 //! Introspecting a refresh token does not spend it and never counts as a reuse.
 
 use ::axum::extract::State;
-use ::axum::http::StatusCode;
+use ::axum::http::{HeaderMap, StatusCode, Uri};
 use ::axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::App;
-use super::clients::Caller;
+use super::clients::{Caller, Permission};
 use super::oauth::{OAuthForm, TokenRequest};
 use crate::axum::Rejection;
 use crate::axum::json_response;
@@ -33,9 +33,23 @@ use crate::token::Verified;
 /// `POST /introspect`.
 pub(crate) async fn introspect(
     State(app): State<App>,
-    caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
     OAuthForm(request): OAuthForm<TokenRequest>,
 ) -> Response {
+    let caller = match Caller::allowed(
+        &app,
+        &headers,
+        uri.path(),
+        (
+            request.client_id.as_deref(),
+            request.client_secret.as_deref(),
+        ),
+        Permission::Introspect,
+    ) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
     let token = match request.token() {
         Ok(token) => token,
         Err(e) => return e.into_response(),

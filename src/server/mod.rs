@@ -83,7 +83,9 @@ use ::axum::middleware::from_fn_with_state;
 use ::axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-pub use clients::{Caller, Clients, generate_secret, hash_secret, validate_client_id};
+pub use clients::{
+    Caller, Clients, Permission, Permissions, generate_secret, hash_secret, validate_client_id,
+};
 pub use metrics::{Metrics, SessionEvent};
 pub use oauth::{OAuthForm, TokenRequest};
 
@@ -228,6 +230,8 @@ pub struct App {
 struct Inner {
     gate: Arc<Gate>,
     clients: RwLock<Arc<Clients>>,
+    /// Set while the credentials file cannot be read (then there are no callers).
+    callers_failing: std::sync::atomic::AtomicBool,
     metrics: Metrics,
     config: Config,
 }
@@ -247,6 +251,7 @@ impl App {
             inner: Arc::new(Inner {
                 gate,
                 clients: RwLock::new(Arc::new(config.clients.clone())),
+                callers_failing: std::sync::atomic::AtomicBool::new(false),
                 metrics: Metrics::new(),
                 config,
             }),
@@ -274,6 +279,26 @@ impl App {
             .clients
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(clients);
+        self.inner
+            .callers_failing
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Drops every caller because the credentials file cannot be read (fail closed: a caller
+    /// just removed must not stay); `/healthz` reports `"callers":"unavailable"` until the
+    /// next [`App::set_clients`].
+    pub fn set_clients_failed(&self) {
+        self.set_clients(Clients::new());
+        self.inner
+            .callers_failing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the credentials file could not be read at the last check.
+    pub fn callers_failing(&self) -> bool {
+        self.inner
+            .callers_failing
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The metrics.

@@ -68,6 +68,16 @@ impl LoginRequest {
         Ok(self)
     }
 
+    /// Records the trusted caller (client id) that started the session: kept in the session's
+    /// record with its claims and carried as the `client_id` claim (RFC 9068 §2.2) of every
+    /// access token of the session, so that introspection reports it. Callers cannot set this
+    /// claim themselves through [`LoginRequest::with_claims`]'s HTTP counterpart.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.claims
+            .insert("client_id".to_owned(), Value::String(client_id.into()));
+        self
+    }
+
     /// Records where the login came from.
     pub fn with_device(mut self, device: Device) -> Self {
         self.device = device;
