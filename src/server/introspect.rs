@@ -23,7 +23,8 @@ use ::axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::App;
-use super::clients::{Caller, Permission};
+use super::caller::Caller;
+use super::clients::Permission;
 use super::oauth::{OAuthForm, TokenRequest};
 use crate::axum::Rejection;
 use crate::axum::json_response;

@@ -23,7 +23,8 @@ use ::axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use ::axum::response::{IntoResponse, Response};
 
 use super::App;
-use super::clients::{Caller, Permission};
+use super::caller::Caller;
+use super::clients::Permission;
 use super::oauth::{OAuthForm, TokenRequest};
 use crate::axum::Rejection;
 use crate::error::{Class, ErrorKind};

@@ -34,7 +34,9 @@
 //! | status | `error` | `kind` | when |
 //! | --- | --- | --- | --- |
 //! | 400 | `invalid_request` | `usage` | a malformed body or query, a missing `sub`, claims that are not an object or use registered names |
+//! | 400 | `invalid_request` | `usage` | `claims` with a duplicated member or a registered or reserved name (`"claim"` names it); caller credentials sent both as HTTP Basic and in the body |
 //! | 401 | `invalid_client` | `invalid_client` | login without valid caller credentials (and always when none are configured) |
+//! | 400 | `unauthorized_client` | `unauthorized_client` | a caller without the `login` permission |
 //! | 401 | `invalid_token` | `missing_token`, `reused_refresh_token` (the session is now revoked, counted in `/metrics`), `unknown_session`, `revoked`, `expired`, `malformed`, `wrong_token_type`, … | the token was refused |
 //! | 503 | `temporarily_unavailable` | `store_unavailable` | the store cannot be reached (fail closed); `Retry-After: 1` |
 //!
@@ -52,7 +54,8 @@ use serde_json::{Map, Value, json};
 
 use super::App;
 use super::body::{Body, flag, query};
-use super::clients::{Caller, Permission};
+use super::caller::Caller;
+use super::clients::Permission;
 use super::metrics::SessionEvent;
 use crate::axum::{Cookies, Rejection, json_response, presented_token};
 use crate::error::{Class, Error, ErrorKind};
