@@ -26,6 +26,7 @@ pub struct LoginRequest {
     pub(crate) sub: String,
     pub(crate) remember_me: bool,
     pub(crate) claims: Map<String, Value>,
+    pub(crate) client_id: Option<String>,
     pub(crate) device: Device,
 }
 
@@ -36,6 +37,7 @@ impl LoginRequest {
             sub: sub.into(),
             remember_me: false,
             claims: Map::new(),
+            client_id: None,
             device: Device::default(),
         }
     }
@@ -68,13 +70,14 @@ impl LoginRequest {
         Ok(self)
     }
 
-    /// Records the trusted caller (client id) that started the session: kept in the session's
-    /// record with its claims and carried as the `client_id` claim (RFC 9068 §2.2) of every
-    /// access token of the session, so that introspection reports it. Callers cannot set this
-    /// claim themselves through [`LoginRequest::with_claims`]'s HTTP counterpart.
+    /// Records the trusted caller (client id) that starts the session: kept in the session's
+    /// record ([`SessionRecord::client_id`](crate::store::SessionRecord::client_id)) and
+    /// carried as the `client_id` claim (RFC 9068 §2.2) of every access token of the session,
+    /// where it replaces an application claim of that name, so that introspection reports it.
+    /// `POST /session/login` sets it to the authenticated caller and refuses a `client_id`
+    /// among the caller's claims.
     pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.claims
-            .insert("client_id".to_owned(), Value::String(client_id.into()));
+        self.client_id = Some(client_id.into());
         self
     }
 
