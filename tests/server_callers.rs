@@ -456,3 +456,64 @@ fn issue_11_login_claims_are_strict_and_the_session_names_its_caller() {
     assert!(!log.contains(access) && !log.contains(refresh));
     assert!(!log.contains(&access[access.len() - 20..]));
 }
+
+#[test]
+fn issue_11_key_and_caller_commands_run_as_root_keep_the_files_readable_by_the_server() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Setup::new();
+    let auth = basic("api", &s.add("api", ALL));
+    s.add("other", "introspect");
+    let served = s.serve_as_nobody();
+    let owner = std::fs::metadata(s.keys()).unwrap().uid();
+    assert_ne!(owner, 0, "the keyring was handed to nobody");
+    let generation = get(served.addr, "/healthz").json()["keyring_generation"]
+        .as_u64()
+        .unwrap();
+
+    // As `sudo tollgate keys rotate` would run: root writes into nobody's keyring.
+    run_ok(s.cli().args(["keys", "rotate"]));
+    for entry in std::fs::read_dir(s.keys()).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        assert_eq!(
+            meta.uid(),
+            owner,
+            "{:?} handed to the keyring's owner",
+            entry.file_name()
+        );
+        assert_eq!(
+            meta.mode() & 0o077,
+            0,
+            "{:?} stays private",
+            entry.file_name()
+        );
+    }
+    eventually("the rotation picked up", || {
+        let health = get(served.addr, "/healthz").json();
+        health["status"] == "ok" && health["keyring_generation"].as_u64().unwrap() > generation
+    });
+    let token = s.mint();
+    assert_eq!(
+        introspect(served.addr, &auth, &token).json()["active"],
+        true
+    );
+
+    // `sudo tollgate clients remove`: the rewritten file stays the server's.
+    run_ok(
+        s.cli()
+            .args(["clients", "remove", "other", "--clients"])
+            .arg(s.clients()),
+    );
+    assert_eq!(std::fs::metadata(s.clients()).unwrap().uid(), owner);
+    eventually("other removed", || {
+        !std::fs::read_to_string(s.clients())
+            .unwrap()
+            .contains("other:")
+    });
+    // Read again by the server (loaded at its start, then after the change).
+    eventually("the credentials reloaded", || {
+        served.log().matches("caller credentials loaded").count() >= 2
+    });
+    assert_eq!(introspect(served.addr, &auth, &token).status, 200);
+    assert_eq!(get(served.addr, "/healthz").json()["callers"], "ok");
+}

@@ -482,6 +482,8 @@ fn read_private(path: &Path) -> Result<Option<String>> {
 }
 
 /// Replaces `path` with `bytes` atomically: a private temporary file beside it, synced, renamed.
+/// Run as root, the new file keeps the owner and group of the one it replaces, so that a server
+/// running as that user can still read it.
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let write = |e: std::io::Error| {
         Error::bad_key(format!(
@@ -499,8 +501,19 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let replaced = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file);
     let result = (|| {
         let mut file = options.open(&tmp)?;
+        #[cfg(unix)]
+        if let Some(old) = &replaced {
+            use std::os::unix::fs::MetadataExt;
+            // A file this process just created belongs to its effective user.
+            if file.metadata()?.uid() == 0 && old.uid() != 0 {
+                std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()))?;
+            }
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
