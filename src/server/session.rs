@@ -3,7 +3,7 @@
 //!
 //! | route | who | takes | answers |
 //! | --- | --- | --- | --- |
-//! | `POST /session/login` | a trusted backend (HTTP Basic caller credentials) | `sub`, `remember_me`, `claims` (a JSON object), `user_agent`, `ip`, `cookies` | the token pair; with `cookies=1` (body or query) also the access and refresh `Set-Cookie`s |
+//! | `POST /session/login` | a trusted backend with the `login` permission (HTTP Basic or `client_secret_post` caller credentials) | `sub`, `remember_me`, `claims` (a JSON object), `user_agent`, `ip`, `cookies` | the token pair; with `cookies=1` (body or query) also the access and refresh `Set-Cookie`s |
 //! | `POST /session/refresh` | anyone holding a refresh token | `refresh_token` in the body, else the refresh cookie | a new pair; from the cookie: new cookies and the pair *without* its tokens |
 //! | `POST /session/logout` | anyone holding a token of the session | `token` (access or refresh) or `refresh_token` in the body, else the bearer header, the access cookie, the refresh cookie | `{"logged_out":true}`; ends the session and revokes its access tokens |
 //! | `POST /session/logout-all` | the user | as logout; an access token is enough | `{"logged_out":true,"sub":…,"ended":N}`; ends every session of the user and revokes every token issued to them so far |

@@ -24,7 +24,7 @@ means no callers at all until it is fixed.")]
 pub(crate) struct ClientsArgs {
     #[command(subcommand)]
     command: ClientsCommand,
-    /// Caller credentials file (client_id:sha256[:permissions] lines; created with mode 0600,
+    /// Caller credentials file (`client_id:sha256[:permissions]` lines; created with mode 0600,
     /// refused when group- or world-accessible).
     #[arg(
         long,

@@ -50,7 +50,7 @@ pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed on stderr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Caller credentials file (client_id:sha256[:permissions] lines, written by `tollgate
+    /// Caller credentials file (`client_id:sha256[:permissions]` lines, written by `tollgate
     /// clients add`; mode 0600, a group- or world-accessible one is refused).
     #[arg(
         long,
