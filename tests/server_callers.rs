@@ -517,3 +517,49 @@ fn issue_11_key_and_caller_commands_run_as_root_keep_the_files_readable_by_the_s
     assert_eq!(introspect(served.addr, &auth, &token).status, 200);
     assert_eq!(get(served.addr, "/healthz").json()["callers"], "ok");
 }
+
+/// The watcher starts watching before it trusts the first load: a key retired between the
+/// server's load of the keyring and the watcher's start stops verifying. (Through the library,
+/// the only way to place a change in that window deterministically; the service is real, on a
+/// loopback socket.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_11_a_key_retired_while_the_server_starts_stops_verifying() {
+    use std::sync::Arc;
+    use tollgate::server::{App, Clients, Config, hash_secret};
+    use tollgate::{Algorithm, Clock, Gate, Keyring, MintOptions, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let clock = Clock::system();
+    let mut writer = Keyring::init(&keys).unwrap();
+    let first = writer.generate(Algorithm::EdDSA, None, &clock).unwrap();
+    // The server's first load…
+    let gate = Gate::new(Store::open("memory:").await.unwrap())
+        .with_keyring(Keyring::open(&keys).unwrap());
+    let token = gate.mint(&MintOptions::new("alice")).unwrap().token;
+    // …then, before its watcher starts, the key is rotated out and retired.
+    writer.rotate(None, false, &clock).unwrap();
+    writer.retire(&first.kid, &clock).unwrap();
+    // The keyring the server holds still verifies it: only a reload can refuse it.
+    gate.verify::<serde_json::Value>(&token).await.unwrap();
+
+    let secret = "tgs_startup-window-test-secret";
+    let clients = Clients::parse(&format!("api:{}:introspect\n", hash_secret(secret))).unwrap();
+    let app = App::new(Arc::new(gate), Config::new().with_clients(clients));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tollgate::server::serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    let auth = basic("api", secret);
+    tokio::task::spawn_blocking(move || {
+        eventually("the retired key refused", || {
+            introspect(addr, &auth, &token).json()["active"] == false
+        });
+    })
+    .await
+    .unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
