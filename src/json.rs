@@ -152,6 +152,7 @@ pub(crate) fn parse_split<const N: usize>(
 /// Deserializes an optional JSON value of a larger structure with the same rules: unique
 /// member names at every depth (for a field such as the `claims` of a login body; use with
 /// `#[serde(default, deserialize_with = "crate::json::strict_option")]`).
+#[cfg(feature = "server")]
 pub(crate) fn strict_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Strict::deserialize(d).map(|Strict(v)| Some(v))
 }
