@@ -149,6 +149,14 @@ pub(crate) fn parse_split<const N: usize>(
     Ok(split)
 }
 
+/// Deserializes an optional JSON value of a larger structure with the same rules: unique
+/// member names at every depth (for a field such as the `claims` of a login body; use with
+/// `#[serde(default, deserialize_with = "crate::json::strict_option")]`).
+#[cfg(feature = "server")]
+pub(crate) fn strict_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Strict::deserialize(d).map(|Strict(v)| Some(v))
+}
+
 /// Parses `bytes` as one JSON object with unique member names.
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);

@@ -48,7 +48,15 @@ impl Setup {
     fn add_client(&self, id: &str) -> String {
         let secret = run_ok(
             self.cli()
-                .args(["clients", "add", id, "--clients"])
+                // Every endpoint: new callers default to introspect only (issue 11).
+                .args([
+                    "clients",
+                    "add",
+                    id,
+                    "--allow",
+                    "introspect,revoke,login",
+                    "--clients",
+                ])
                 .arg(self.clients()),
         );
         basic(id, &secret)
@@ -593,7 +601,8 @@ fn clients_add_prints_the_secret_once_and_keeps_only_its_hash() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     let list = run_ok(s.cli().args(["clients", "list", "--clients"]).arg(&file));
-    assert_eq!(list, "web");
+    // Each caller with its permissions (issue 11): a new one may introspect only.
+    assert_eq!(list, "web\tintrospect");
     // A port already taken is an environment failure (exit 3, kind io), not a crash and not a
     // usage error: the command line was right.
     let served = s.serve();

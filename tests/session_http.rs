@@ -37,7 +37,15 @@ impl Setup {
         let secret = run_ok(
             setup
                 .cli()
-                .args(["clients", "add", "web", "--clients"])
+                // Every endpoint: new callers default to introspect only (issue 11).
+                .args([
+                    "clients",
+                    "add",
+                    "web",
+                    "--allow",
+                    "introspect,revoke,login",
+                    "--clients",
+                ])
                 .arg(setup.clients()),
         );
         setup.auth = basic("web", &secret);

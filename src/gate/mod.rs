@@ -61,7 +61,7 @@ pub use verify::token_ref;
 /// Keyring, store, clock and options: mint, verify with revocation, revoke.
 pub struct Gate<S = Store> {
     /// The keyring and its generation (bumped by every change), read together.
-    keyring: RwLock<(Option<Arc<Keyring>>, u64)>,
+    keyring: RwLock<(KeyringSlot, u64)>,
     /// Tokens verified before (see [`CacheConfig`]).
     cache: cache::VerifiedCache,
     store: S,
@@ -74,6 +74,21 @@ pub struct Gate<S = Store> {
     /// Other issuers whose tokens it accepts, their keys fetched from their JWK Sets.
     #[cfg(feature = "remote")]
     issuers: Vec<crate::keys::RemoteJwks>,
+}
+
+/// What the gate holds in place of a keyring.
+enum KeyringSlot {
+    /// None was ever set.
+    Missing,
+    /// A loaded keyring.
+    Loaded(Arc<Keyring>),
+    /// The keyring of `dir` could not be read again: nothing signs or verifies until it can
+    /// (fail closed: a retired or removed key must not keep verifying).
+    Failed {
+        dir: std::path::PathBuf,
+        reason: String,
+        max_ttl: i64,
+    },
 }
 
 impl<S> std::fmt::Debug for Gate<S> {
@@ -89,7 +104,7 @@ impl<S: RevocationStore> Gate<S> {
     /// A gate over `store`, with the system clock, default [`VerifyOptions`] and no keyring yet.
     pub fn new(store: S) -> Self {
         Gate {
-            keyring: RwLock::new((None, 0)),
+            keyring: RwLock::new((KeyringSlot::Missing, 0)),
             cache: cache::VerifiedCache::new(CacheConfig::new()),
             store,
             clock: Clock::System,
@@ -203,7 +218,8 @@ impl<S: RevocationStore> Gate<S> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the gate has none.
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the gate has none, or when its
+    /// keyring could not be reloaded ([`Gate::set_keyring_failed`]).
     pub fn keyring(&self) -> Result<Arc<Keyring>> {
         self.keyring_generation().map(|(keyring, _)| keyring)
     }
@@ -212,48 +228,151 @@ impl<S: RevocationStore> Gate<S> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when the gate has none.
+    /// As [`Gate::keyring`].
     pub fn keyring_generation(&self) -> Result<(Arc<Keyring>, u64)> {
         let slot = self
             .keyring
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let generation = slot.1;
         match &slot.0 {
-            Some(keyring) => Ok((keyring.clone(), slot.1)),
-            None => Err(Error::bad_key("no keyring is configured")),
+            KeyringSlot::Loaded(keyring) => Ok((keyring.clone(), generation)),
+            KeyringSlot::Missing => Err(Error::bad_key("no keyring is configured")),
+            KeyringSlot::Failed { dir, reason, .. } => Err(Error::bad_key(format!(
+                "the keyring {} is unusable ({reason}); nothing verifies until it can be read \
+                 again: give the files back to the user the server runs as, or restore \
+                 keyring.json",
+                dir.display()
+            ))),
         }
     }
 
-    /// Replaces the keyring (for example after it changed on disk) and starts a new generation:
-    /// no token cached under the previous keyring answers again. In-flight verifications
-    /// finish with the one they started with.
+    /// Replaces the keyring (for example after it changed on disk) and starts a new
+    /// generation: no token cached under the previous keyring answers again. In-flight
+    /// verifications finish with the one they started with. Also ends a failed state.
     pub fn set_keyring(&self, keyring: Keyring) {
         let mut slot = self
             .keyring
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *slot = (Some(Arc::new(keyring)), slot.1.wrapping_add(1));
+        *slot = (
+            KeyringSlot::Loaded(Arc::new(keyring)),
+            slot.1.wrapping_add(1),
+        );
+    }
+
+    /// Marks the keyring unusable: until the next [`Gate::set_keyring`] or successful
+    /// [`Gate::reload_keyring`], everything that needs it (minting, every verification,
+    /// introspection, sessions, revocation of a token) fails with
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey), which is exit 3 and HTTP 503.
+    ///
+    /// This is how a server fails closed when its keyring changed on disk but cannot be read:
+    /// keeping the previous keyring would let a retired key keep verifying. `reason` says why
+    /// (without secrets; it is shown by `/healthz`). The keyring's directory is kept so that
+    /// a reload can recover. Without a keyring this does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use tollgate::{ErrorKind, Gate, Keyring, Store};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let gate = Gate::new(Store::open("memory:").await?).with_keyring(Keyring::init(dir.path().join("k"))?);
+    /// gate.set_keyring_failed("keyring.json cannot be read");
+    /// assert_eq!(gate.keyring().unwrap_err().kind(), ErrorKind::BadKey);
+    /// assert_eq!(gate.keyring_failure().as_deref(), Some("keyring.json cannot be read"));
+    /// gate.reload_keyring()?;
+    /// assert!(gate.keyring().is_ok() && gate.keyring_failure().is_none());
+    /// # Ok::<(), tollgate::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_keyring_failed(&self, reason: impl Into<String>) {
+        let mut slot = self
+            .keyring
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (dir, max_ttl) = match &slot.0 {
+            KeyringSlot::Missing => return,
+            KeyringSlot::Loaded(k) => (k.dir().to_path_buf(), k.max_ttl()),
+            KeyringSlot::Failed { dir, max_ttl, .. } => (dir.clone(), *max_ttl),
+        };
+        slot.0 = KeyringSlot::Failed {
+            dir,
+            reason: reason.into(),
+            max_ttl,
+        };
+        slot.1 = slot.1.wrapping_add(1);
+    }
+
+    /// Why the keyring is unusable, when [`Gate::set_keyring_failed`] made it so.
+    pub fn keyring_failure(&self) -> Option<String> {
+        match &self
+            .keyring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0
+        {
+            KeyringSlot::Failed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    /// The keyring's directory, loaded or failed; `None` without a keyring.
+    pub fn keyring_dir(&self) -> Option<std::path::PathBuf> {
+        match &self
+            .keyring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0
+        {
+            KeyringSlot::Loaded(k) => Some(k.dir().to_path_buf()),
+            KeyringSlot::Failed { dir, .. } => Some(dir.clone()),
+            KeyringSlot::Missing => None,
+        }
     }
 
     /// Re-reads the keyring from its directory and swaps it in. An in-memory keyring
     /// ([`Keyring::generate_in_memory`]) has no directory and stays as it is.
     ///
+    /// Fails closed: when it cannot be read, the gate keeps no keyring
+    /// ([`Gate::set_keyring_failed`]) until a later reload succeeds.
+    ///
     /// # Errors
     ///
-    /// As [`Keyring::open`]; the current keyring stays in use on error.
+    /// As [`Keyring::open`]; [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) without a
+    /// keyring.
     pub fn reload_keyring(&self) -> Result<()> {
-        let current = self.keyring()?;
-        if current.is_in_memory() {
+        if self.keyring().is_ok_and(|k| k.is_in_memory()) {
             return Ok(());
         }
-        let dir = current.dir().to_path_buf();
-        self.set_keyring(Keyring::open(dir)?);
-        Ok(())
+        let dir = self
+            .keyring_dir()
+            .ok_or_else(|| Error::bad_key("no keyring is configured"))?;
+        match Keyring::open(dir) {
+            Ok(keyring) => {
+                self.set_keyring(keyring);
+                Ok(())
+            }
+            Err(e) => {
+                self.set_keyring_failed("the keyring cannot be loaded; see the server log");
+                Err(e)
+            }
+        }
     }
 
     /// The keyring's `max_ttl` (the default 24 hours without a keyring).
     pub(crate) fn max_ttl(&self) -> i64 {
-        self.keyring().map_or(DEFAULT_MAX_TTL, |k| k.max_ttl())
+        match &self
+            .keyring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0
+        {
+            KeyringSlot::Loaded(k) => k.max_ttl(),
+            // The last one known: revocations must not be sized shorter during a failure.
+            KeyringSlot::Failed { max_ttl, .. } => *max_ttl,
+            KeyringSlot::Missing => DEFAULT_MAX_TTL,
+        }
     }
 
     /// How long a user, key or session-less revocation must be kept to outlive every token it

@@ -66,6 +66,7 @@ impl<S: SessionStore> Gate<S> {
             window: secs(window),
             lifetime: secs(lifetime),
             claims: request.claims.clone(),
+            client_id: request.client_id.clone(),
             device: request.device.clone(),
             hash: secret.hash(),
             issued_at: now,
@@ -526,6 +527,12 @@ impl<S: SessionStore> Gate<S> {
                 .with_sid(record.sid.clone()),
         );
         options.extra.clone_from(&record.claims);
+        // The caller that started the session (RFC 9068 §2.2); callers cannot set it as a claim.
+        if let Some(client_id) = &record.client_id {
+            options
+                .extra
+                .insert("client_id".to_owned(), client_id.clone().into());
+        }
         options.jti = Some(secret.access_jti(&record.sid)?);
         options.auth_time = Some(record.created);
         token::mint(keyring, &options, &Clock::fixed(record.issued_at))

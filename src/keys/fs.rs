@@ -1,9 +1,15 @@
 //! Keyring files on disk: permission checks, atomic writes (temp file with mode 0600, fsync,
 //! rename, fsync of the directory) and the lock file that serialises writers.
+//!
+//! Ownership (issue 11): the files of a keyring belong to the directory's owner, the user a
+//! server reading them runs as. A writer running as root (`sudo tollgate keys retire …`) hands
+//! every file it writes to that owner (and to the group of the file it replaces, else the
+//! directory's), so that the server can still read them; any other user whose keyring it is
+//! not is refused (exit 3) before anything is written.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -13,6 +19,44 @@ const LOCK: &str = ".lock";
 
 fn io_error(what: String, e: std::io::Error) -> Error {
     Error::bad_key(format!("{what}: {e}")).with_source(e)
+}
+
+/// Gives `file`, just created in `dir` by this process, to the directory's owner when this
+/// process runs as root and the directory is someone else's: owner the directory's, group
+/// `replaced_gid` (the group of the file it replaces) or else the directory's. Refuses a writer
+/// other than root into a directory that is not its own.
+fn hand_over(dir: &Path, replaced_gid: Option<u32>, file: &File) -> Result<()> {
+    let what = |e| io_error(format!("cannot read the owner of {}", dir.display()), e);
+    // A file this process just created belongs to its effective user.
+    let me = file.metadata().map_err(what)?.uid();
+    let owner = fs::metadata(dir).map_err(what)?;
+    if owner.uid() == me {
+        return Ok(());
+    }
+    if me != 0 {
+        return Err(Error::bad_key(format!(
+            "keyring directory {} belongs to uid {}, not to this user (uid {me}): files written \
+             here would not be readable by a server running as its owner; run the command as \
+             that user",
+            dir.display(),
+            owner.uid()
+        )));
+    }
+    std::os::unix::fs::fchown(
+        file,
+        Some(owner.uid()),
+        Some(replaced_gid.unwrap_or(owner.gid())),
+    )
+    .map_err(|e| {
+        io_error(
+            format!(
+                "cannot give a file in {} to its owner uid {}",
+                dir.display(),
+                owner.uid()
+            ),
+            e,
+        )
+    })
 }
 
 /// Refuses a directory that group or others may read, write or enter.
@@ -93,12 +137,21 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
         .map_err(|_| Error::bad_key("the system random number generator failed"))?;
     let tmp = dir.join(format!(".{name}.tmp-{}", u64::from_le_bytes(suffix)));
     let target = dir.join(name);
+    let replaced_gid = fs::symlink_metadata(&target)
+        .ok()
+        .filter(fs::Metadata::is_file)
+        .map(|m| m.gid());
+    let mut owned = Ok(());
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
+        owned = hand_over(dir, replaced_gid, &file);
+        if owned.is_err() {
+            return Err(std::io::Error::other("not handed over"));
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, &target)?;
@@ -106,7 +159,10 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        io_error(format!("cannot write {}", target.display()), e)
+        match std::mem::replace(&mut owned, Ok(())) {
+            Err(refused) => refused,
+            Ok(()) => io_error(format!("cannot write {}", target.display()), e),
+        }
     })
 }
 
@@ -152,6 +208,9 @@ impl Lock {
             .mode(0o600)
             .open(&path)
             .map_err(|e| io_error(format!("cannot open lock file {}", path.display()), e))?;
+        // Every writer comes here first: refused before anything is written, and the lock
+        // file (when root created it) stays usable by the keyring's owner.
+        hand_over(dir, None, &file)?;
         file.lock()
             .map_err(|e| io_error(format!("cannot lock {}", path.display()), e))?;
         Ok(Lock(file))

@@ -1,7 +1,12 @@
 //! `GET /healthz`: 200 when the keyring is loaded and the store answers, 503 otherwise.
 //!
 //! Body: `{"status":"ok"|"unavailable","keyring":"ok"|"unavailable","store":"ok"|"unavailable",
-//! "keyring_generation":N}`, and with trusted issuers `"issuers":[{"issuer","keys","state":
+//! "keyring_generation":N,"callers":"ok"|"unavailable"}`, plus `"keyring_error":"<reason>"` while
+//! the keyring cannot be read or loaded (every verification answers 503 meanwhile; the reason
+//! names the file and the I/O error kind, never a path or contents). `callers` is
+//! `unavailable` while the credentials file cannot be read or has loose permissions (every
+//! caller is refused meanwhile); it does not make the service unhealthy, since tokens still
+//! verify, and with trusted issuers `"issuers":[{"issuer","keys","state":
 //! "ok"|"stale"|"unavailable","fetched_at"}]` (a stale or unavailable issuer does not make the
 //! service unhealthy: its tokens are refused, tollgate's own still verify), and over a replica
 //! `"replica":{"fresh","max_staleness_ms","last_sync_age_ms","entries"}` (a stale replica does
@@ -22,6 +27,7 @@ use crate::store::{RevocationStore, TokenRef};
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let gate = app.gate();
     let keyring_ok = gate.keyring().is_ok();
+    let keyring_error = gate.keyring_failure();
     let own = Namespace::Own;
     let probe = TokenRef {
         namespace: &own,
@@ -48,6 +54,7 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
         "keyring": word(keyring_ok),
         "store": word(store.is_ok()),
         "keyring_generation": app.metrics().keyring_generation(),
+        "callers": word(!app.callers_failing()),
     });
     // The replica: stale is not unhealthy (checks then go to the store, probed above).
     if let Some(replica) = gate.store().replica() {
@@ -58,6 +65,9 @@ pub(crate) async fn healthz(State(app): State<App>) -> Response {
             "last_sync_age_ms": f.last_sync_millis.map(|t| (replica.config().clock().now_millis() - t).max(0)),
             "entries": replica.len(),
         });
+    }
+    if let Some(reason) = keyring_error {
+        body["keyring_error"] = reason.into();
     }
     // Trusted issuers: their sets' state, never why a fetch failed (that is logged).
     #[cfg(feature = "remote")]

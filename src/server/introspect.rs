@@ -28,12 +28,13 @@
 //! can never take a refresh token for an access token.
 
 use ::axum::extract::State;
-use ::axum::http::StatusCode;
+use ::axum::http::{HeaderMap, StatusCode, Uri};
 use ::axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::App;
-use super::clients::Caller;
+use super::caller::Caller;
+use super::clients::Permission;
 use super::oauth::{OAuthForm, TokenRequest};
 use crate::axum::Rejection;
 use crate::axum::json_response;
@@ -43,9 +44,23 @@ use crate::token::Verified;
 /// `POST /introspect`.
 pub(crate) async fn introspect(
     State(app): State<App>,
-    caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
     OAuthForm(request): OAuthForm<TokenRequest>,
 ) -> Response {
+    let caller = match Caller::allowed(
+        &app,
+        &headers,
+        uri.path(),
+        (
+            request.client_id.as_deref(),
+            request.client_secret.as_deref(),
+        ),
+        Permission::Introspect,
+    ) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
     let token = match request.token() {
         Ok(token) => token,
         Err(e) => return e.into_response(),

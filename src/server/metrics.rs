@@ -11,7 +11,9 @@
 //! | `tollgate_session_events_total` | counter | `event`: `login`, `refresh`, `logout`, `logout_all` |
 //! | `tollgate_refresh_reuse_detections_total` | counter | (each one revoked its session) |
 //! | `tollgate_keyring_generation` | gauge | (1 at start, +1 per reload) |
-//! | `tollgate_keyring_reload_errors_total` | counter | |
+//! | `tollgate_keyring_reload_errors_total` | counter | (each failed check; the keyring is unusable meanwhile) |
+//! | `tollgate_keyring_usable` | gauge | 1, or 0 while the keyring cannot be read or loaded (every verification answers 503) |
+//! | `tollgate_callers_reload_errors_total` | counter | (each failed check of the credentials file; no caller is accepted meanwhile) |
 //! | `tollgate_http_request_duration_seconds` | histogram | `route` (the matched route, never a raw path) |
 //!
 //! The verified-token cache: `tollgate_verify_cache_hits_total`, `_misses_total`,
@@ -110,6 +112,9 @@ pub struct Metrics {
     refresh_reuses: AtomicU64,
     keyring_generation: AtomicU64,
     keyring_reload_errors: AtomicU64,
+    /// 1 while the keyring cannot be used (0 by default: usable).
+    keyring_unusable: AtomicU64,
+    callers_reload_errors: AtomicU64,
     latency: RwLock<BTreeMap<String, Arc<Histogram>>>,
 }
 
@@ -205,6 +210,17 @@ impl Metrics {
     /// Counts a failed keyring reload.
     pub fn keyring_reload_failed(&self) {
         self.keyring_reload_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records whether the keyring can be used (the gauge `tollgate_keyring_usable`).
+    pub fn keyring_usable(&self, usable: bool) {
+        self.keyring_unusable
+            .store(u64::from(!usable), Ordering::Relaxed);
+    }
+
+    /// Counts a failed check of the caller credentials file.
+    pub fn callers_reload_failed(&self) {
+        self.callers_reload_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The keyring generation: 1 at start, +1 per reload.
@@ -303,13 +319,21 @@ impl Metrics {
              # HELP tollgate_keyring_generation Keyring generation: 1 at start, +1 per reload.\n\
              # TYPE tollgate_keyring_generation gauge\n\
              tollgate_keyring_generation {}\n\
-             # HELP tollgate_keyring_reload_errors_total Keyring reloads that failed (the previous keyring stayed).\n\
+             # HELP tollgate_keyring_reload_errors_total Keyring checks that failed (nothing verifies meanwhile).\n\
              # TYPE tollgate_keyring_reload_errors_total counter\n\
-             tollgate_keyring_reload_errors_total {}",
+             tollgate_keyring_reload_errors_total {}\n\
+             # HELP tollgate_keyring_usable 1, or 0 while the keyring cannot be read or loaded (verification answers 503).\n\
+             # TYPE tollgate_keyring_usable gauge\n\
+             tollgate_keyring_usable {}\n\
+             # HELP tollgate_callers_reload_errors_total Checks of the caller credentials file that failed (no caller is accepted meanwhile).\n\
+             # TYPE tollgate_callers_reload_errors_total counter\n\
+             tollgate_callers_reload_errors_total {}",
             get(&self.store_errors),
             get(&self.caller_refusals),
             get(&self.keyring_generation),
-            get(&self.keyring_reload_errors)
+            get(&self.keyring_reload_errors),
+            1 - get(&self.keyring_unusable).min(1),
+            get(&self.callers_reload_errors)
         );
         let _ = writeln!(
             out,

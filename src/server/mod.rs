@@ -11,14 +11,17 @@
 //! | `POST /session/refresh`, `/session/logout`, `/session/logout-all`, `GET /session/me` | the session's life, from a browser (cookies) or a backend (see [Sessions](self#sessions)) |
 //! | `GET /`, `POST /demo/login` | the demo page, only with [`Config::with_demo`] |
 //!
-//! Callers of the trusted endpoints authenticate with HTTP Basic client credentials checked
-//! against [`Clients`] (hashes only; see [`clients`] for why SHA-256 suffices). With no
-//! callers configured those endpoints answer 401 to everyone. Malformed bodies are 400
+//! Callers of the trusted endpoints authenticate with HTTP Basic client credentials or
+//! `client_secret_post` checked against [`Clients`] (hashes only; see [`clients`] for why
+//! SHA-256 suffices), and need the endpoint's [`Permission`]. With no callers configured
+//! those endpoints answer 401 to everyone. Malformed bodies are 400
 //! `invalid_request`, never 422; a store that cannot be reached is 503, never an answer. Unsafe
 //! cross-origin browser requests are refused (403) by tower-http's `CsrfLayer`.
 //!
 //! The keyring and the credentials file are re-read when they change (polled every second), so
-//! `tollgate keys rotate` and `tollgate clients add` take effect without a restart.
+//! `tollgate keys rotate` and `tollgate clients add` take effect without a restart. Reloads
+//! fail closed: while the keyring cannot be read, nothing verifies (503, `bad_key`), and while
+//! the credentials file cannot be read, no caller is accepted.
 //!
 //! # Sessions
 //!
@@ -60,6 +63,7 @@
 //! ```
 
 mod body;
+mod caller;
 pub mod clients;
 mod demo;
 mod health;
@@ -83,7 +87,10 @@ use ::axum::middleware::from_fn_with_state;
 use ::axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-pub use clients::{Caller, Clients, generate_secret, hash_secret, validate_client_id};
+pub use caller::Caller;
+pub use clients::{
+    Clients, Permission, Permissions, generate_secret, hash_secret, validate_client_id,
+};
 pub use metrics::{Metrics, SessionEvent};
 pub use oauth::{OAuthForm, TokenRequest};
 
@@ -231,6 +238,8 @@ pub struct App {
 struct Inner {
     gate: Arc<Gate>,
     clients: RwLock<Arc<Clients>>,
+    /// Set while the credentials file cannot be read (then there are no callers).
+    callers_failing: std::sync::atomic::AtomicBool,
     metrics: Metrics,
     config: Config,
 }
@@ -250,6 +259,7 @@ impl App {
             inner: Arc::new(Inner {
                 gate,
                 clients: RwLock::new(Arc::new(config.clients.clone())),
+                callers_failing: std::sync::atomic::AtomicBool::new(false),
                 metrics: Metrics::new(),
                 config,
             }),
@@ -277,6 +287,26 @@ impl App {
             .clients
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(clients);
+        self.inner
+            .callers_failing
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Drops every caller because the credentials file cannot be read (fail closed: a caller
+    /// just removed must not stay); `/healthz` reports `"callers":"unavailable"` until the
+    /// next [`App::set_clients`].
+    pub fn set_clients_failed(&self) {
+        self.set_clients(Clients::new());
+        self.inner
+            .callers_failing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the credentials file could not be read at the last check.
+    pub fn callers_failing(&self) -> bool {
+        self.inner
+            .callers_failing
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The metrics.

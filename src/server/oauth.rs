@@ -42,7 +42,7 @@ fn form_error(rejection: &FormRejection) -> Rejection {
         }
         // Deserialization errors, whose text could quote the body, are not echoed.
         _ => Rejection::invalid_request(
-            "malformed form body: send token=… (and optionally token_type_hint=…), each once",
+            "malformed form body: send token=… (and optionally token_type_hint=…, client_id=…, client_secret=…), each once",
         ),
     }
 }
@@ -55,6 +55,12 @@ pub struct TokenRequest {
     /// `access_token` or `refresh_token`: a hint the server may ignore.
     #[serde(default)]
     pub token_type_hint: Option<String>,
+    /// The caller's id, when it authenticates with `client_secret_post` (RFC 6749 §2.3.1).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The caller's secret, with `client_id` (`client_secret_post`).
+    #[serde(default)]
+    pub client_secret: Option<String>,
 }
 
 impl TokenRequest {

@@ -14,15 +14,17 @@
 //! access tokens are revoked. Only a genuine token does that (the session's current one or
 //! the one it replaced); a forged one, like an unknown one, is answered 200 and ends nothing.
 //!
-//! Any authenticated caller may revoke any token: callers are trusted backends, and tokens are
-//! not bound to a client.
+//! Any caller allowed to revoke (permission `revoke`, see [`Permission`](super::Permission))
+//! may revoke any token: callers are trusted backends, and tokens are not bound to a client.
+//! Others are answered 400 `unauthorized_client`.
 
 use ::axum::extract::State;
-use ::axum::http::{HeaderValue, StatusCode, header};
+use ::axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use ::axum::response::{IntoResponse, Response};
 
 use super::App;
-use super::clients::Caller;
+use super::caller::Caller;
+use super::clients::Permission;
 use super::oauth::{OAuthForm, TokenRequest};
 use crate::axum::Rejection;
 use crate::error::{Class, ErrorKind};
@@ -32,9 +34,23 @@ use crate::store::Scope;
 /// `POST /revoke`.
 pub(crate) async fn revoke(
     State(app): State<App>,
-    caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
     OAuthForm(request): OAuthForm<TokenRequest>,
 ) -> Response {
+    let caller = match Caller::allowed(
+        &app,
+        &headers,
+        uri.path(),
+        (
+            request.client_id.as_deref(),
+            request.client_secret.as_deref(),
+        ),
+        Permission::Revoke,
+    ) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
     let token = match request.token() {
         Ok(token) => token,
         Err(e) => return e.into_response(),

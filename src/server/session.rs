@@ -3,7 +3,7 @@
 //!
 //! | route | who | takes | answers |
 //! | --- | --- | --- | --- |
-//! | `POST /session/login` | a trusted backend (HTTP Basic caller credentials) | `sub`, `remember_me`, `claims` (a JSON object), `user_agent`, `ip`, `cookies` | the token pair; with `cookies=1` (body or query) also the access and refresh `Set-Cookie`s |
+//! | `POST /session/login` | a trusted backend with the `login` permission (HTTP Basic or `client_secret_post` caller credentials) | `sub`, `remember_me`, `claims` (a JSON object), `user_agent`, `ip`, `cookies` | the token pair; with `cookies=1` (body or query) also the access and refresh `Set-Cookie`s |
 //! | `POST /session/refresh` | anyone holding a refresh token | `refresh_token` in the body, else the refresh cookie | a new pair; from the cookie: new cookies and the pair *without* its tokens |
 //! | `POST /session/logout` | anyone holding a token of the session | `token` (access or refresh) or `refresh_token` in the body, else the bearer header, the access cookie, the refresh cookie | `{"logged_out":true}`; ends the session and revokes its access tokens |
 //! | `POST /session/logout-all` | the user | as logout; an access token is enough | `{"logged_out":true,"sub":…,"ended":N}`; ends every session of the user and revokes every token issued to them so far |
@@ -39,7 +39,9 @@
 //! | status | `error` | `kind` | when |
 //! | --- | --- | --- | --- |
 //! | 400 | `invalid_request` | `usage` | a malformed body or query, a missing `sub`, claims that are not an object or use registered names |
+//! | 400 | `invalid_request` | `usage` | `claims` with a duplicated member or a registered or reserved name (`"claim"` names it); caller credentials sent both as HTTP Basic and in the body |
 //! | 401 | `invalid_client` | `invalid_client` | login without valid caller credentials (and always when none are configured) |
+//! | 400 | `unauthorized_client` | `unauthorized_client` | a caller without the `login` permission |
 //! | 401 | `invalid_token` | `missing_token`, `reused_refresh_token` (the session is now revoked, counted in `/metrics`), `unknown_session`, `revoked`, `expired`, `malformed`, `wrong_token_type`, … | the token was refused |
 //! | 503 | `temporarily_unavailable` | `store_unavailable` | the store cannot be reached (fail closed); `Retry-After: 1` |
 //!
@@ -57,7 +59,8 @@ use serde_json::{Map, Value, json};
 
 use super::App;
 use super::body::{Body, flag, query};
-use super::clients::Caller;
+use super::caller::Caller;
+use super::clients::Permission;
 use super::metrics::SessionEvent;
 use crate::axum::{
     Cookies, LEGACY_REFRESH_COOKIE, Rejection, cookie, json_response, presented_token,
@@ -84,13 +87,44 @@ pub(crate) struct LoginBody {
     sub: Option<String>,
     #[serde(deserialize_with = "flag")]
     remember_me: bool,
-    /// A JSON object, or (in a form) its JSON text.
+    /// A JSON object, or (in a form) its JSON text; duplicated member names are refused.
+    #[serde(deserialize_with = "crate::json::strict_option")]
     claims: Option<Value>,
     user_agent: Option<String>,
     ip: Option<String>,
     #[serde(deserialize_with = "flag")]
     cookies: bool,
+    /// The caller's id with `client_secret_post`.
+    client_id: Option<String>,
+    /// The caller's secret with `client_secret_post`.
+    client_secret: Option<String>,
 }
+
+/// Claims a caller may not set through `claims`: registered JWT and OAuth names whose value
+/// other services trust because tollgate set it (RFC 7519 §4.1, RFC 9068 §2.2, RFC 8693 §4,
+/// RFC 9449 §6, OpenID Connect Core §2). `client_id` is set by tollgate to the caller.
+const LOGIN_RESERVED: [&str; 20] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "sid",
+    "auth_time",
+    "client_id",
+    "cnf",
+    "scope",
+    "typ",
+    "azp",
+    "act",
+    "may_act",
+    "acr",
+    "amr",
+    "nonce",
+    "token_use",
+];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -110,23 +144,40 @@ struct TokenBody {
 /// `POST /session/login`.
 async fn login(
     State(app): State<App>,
-    caller: Caller,
+    headers: HeaderMap,
     uri: Uri,
     Body(body): Body<LoginBody>,
 ) -> Response {
+    let caller = match Caller::allowed(
+        &app,
+        &headers,
+        uri.path(),
+        (body.client_id.as_deref(), body.client_secret.as_deref()),
+        Permission::Login,
+    ) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
     let with_cookies = match query::<CookiesQuery>(&uri) {
         Ok(q) => q.cookies || body.cookies,
         Err(e) => return e.into_response(),
     };
     let device = Device::new(body.user_agent.clone(), body.ip.clone());
     let request = match login_request(&body) {
-        Ok(request) => request.with_device(device),
+        Ok(request) => request
+            .with_device(device)
+            .with_client_id(caller.client_id.clone()),
         Err(e) => return e.into_response(),
     };
     match app.gate().login(&request).await {
         Ok(pair) => {
             app.metrics().session(SessionEvent::Login);
-            tracing::info!(client = %caller.client_id, "session started for a caller");
+            tracing::info!(
+                client = %caller.client_id,
+                sub = %crate::error::quoted(request.sub()),
+                sid = %pair.session_id,
+                "session started for a caller"
+            );
             let mut response = json_response(StatusCode::OK, &pair_json(&pair, true));
             if with_cookies {
                 set_cookies(&mut response, &pair);
@@ -154,15 +205,31 @@ pub(crate) fn login_request(body: &LoginBody) -> Result<LoginRequest, Rejection>
     let claims = match &body.claims {
         None => None,
         Some(Value::String(text)) if text.trim().is_empty() => None,
-        Some(Value::String(text)) => Some(
-            serde_json::from_str::<Value>(text)
-                .map_err(|_| Rejection::invalid_request("claims must be a JSON object"))?,
-        ),
+        Some(Value::String(text)) => Some(Value::Object(
+            crate::json::parse_object(text.as_bytes()).map_err(|e| {
+                Rejection::invalid_request(format!(
+                    "claims must be a JSON object with each member once ({e})"
+                ))
+            })?,
+        )),
         Some(value) => Some(value.clone()),
     };
     if let Some(claims) = claims {
-        if !claims.is_object() {
+        let Some(members) = claims.as_object() else {
             return Err(Rejection::invalid_request("claims must be a JSON object"));
+        };
+        if let Some(name) = members
+            .keys()
+            .find(|name| LOGIN_RESERVED.contains(&name.as_str()))
+        {
+            return Err(Rejection::from(
+                Error::usage(format!(
+                    "claim {} is registered or reserved and set by tollgate, never by a caller; \
+                     remove it from claims",
+                    crate::error::quoted(name)
+                ))
+                .with_context("claim", name.as_str()),
+            ));
         }
         request = request
             .with_claims(&claims)

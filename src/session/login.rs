@@ -26,6 +26,7 @@ pub struct LoginRequest {
     pub(crate) sub: String,
     pub(crate) remember_me: bool,
     pub(crate) claims: Map<String, Value>,
+    pub(crate) client_id: Option<String>,
     pub(crate) device: Device,
 }
 
@@ -36,6 +37,7 @@ impl LoginRequest {
             sub: sub.into(),
             remember_me: false,
             claims: Map::new(),
+            client_id: None,
             device: Device::default(),
         }
     }
@@ -66,6 +68,17 @@ impl LoginRequest {
     pub fn with_claims(mut self, claims: &impl Serialize) -> Result<Self> {
         crate::claims::insert_claims(&mut self.claims, claims)?;
         Ok(self)
+    }
+
+    /// Records the trusted caller (client id) that starts the session: kept in the session's
+    /// record ([`SessionRecord::client_id`](crate::store::SessionRecord::client_id)) and
+    /// carried as the `client_id` claim (RFC 9068 §2.2) of every access token of the session,
+    /// where it replaces an application claim of that name, so that introspection reports it.
+    /// `POST /session/login` sets it to the authenticated caller and refuses a `client_id`
+    /// among the caller's claims.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
     }
 
     /// Records where the login came from.

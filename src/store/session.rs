@@ -92,6 +92,10 @@ pub struct SessionRecord {
     pub absolute_expires_at: i64,
     /// Application claims copied into every access token of the session.
     pub claims: Map<String, Value>,
+    /// The trusted caller (client id) that started the session, carried as the `client_id`
+    /// claim of its access tokens; `None` for sessions started otherwise (the CLI, the library)
+    /// and for records written before it was kept.
+    pub client_id: Option<String>,
     /// Where the login came from.
     pub device: Device,
     /// SHA-256 of the current refresh secret.
@@ -195,6 +199,8 @@ pub struct NewSession {
     pub lifetime: i64,
     /// Application claims copied into every access token of the session.
     pub claims: Map<String, Value>,
+    /// The trusted caller (client id) that started the session, if any.
+    pub client_id: Option<String>,
     /// Where the login came from.
     pub device: Device,
     /// SHA-256 of the first refresh secret.
@@ -231,6 +237,7 @@ impl NewSession {
             expires_at: now.saturating_add(self.window).min(absolute_expires_at),
             absolute_expires_at,
             claims: self.claims.clone(),
+            client_id: self.client_id.clone(),
             device: self.device.truncated(),
             hash: self.hash,
             parent_hash: None,
@@ -520,6 +527,7 @@ mod tests {
             expires_at: 1200,
             absolute_expires_at: 1500,
             claims: Map::new(),
+            client_id: None,
             device: Device::default(),
             hash: [3; 32],
             parent_hash: Some([2; 32]),

@@ -7,7 +7,7 @@
 //! from its [`StoreClock`]: the real clock of the writing process (all processes sharing the
 //! file share its machine's clock), never a caller's `--now`.
 //!
-//! Schema (version 3):
+//! Schema (version 4):
 //!
 //! ```sql
 //! CREATE TABLE entries (             -- the denylist (key layout v2, see EntryKey)
@@ -26,7 +26,8 @@
 //!     hash BLOB NOT NULL, parent_hash BLOB,  -- SHA-256 of the current and previous secrets
 //!     sealed BLOB NOT NULL,                  -- current secret, AEAD-sealed under the previous
 //!     ended_at INTEGER, issued_at INTEGER NOT NULL, access_exp INTEGER NOT NULL,
-//!     undelivered INTEGER);
+//!     undelivered INTEGER,
+//!     client_id TEXT);                       -- the caller that started it (schema 4)
 //! ```
 //!
 //! # Upgrading
@@ -34,7 +35,8 @@
 //! A file of schema 1 or 2 (ids in clear in a `revocations` table) is upgraded when it is
 //! opened, in one `BEGIN IMMEDIATE` transaction: every live revocation is copied into `entries`
 //! under its digest in tollgate's own namespace, then the old table is dropped, so no live
-//! revocation is lost. Session rows gain their new columns (`access_exp` is set to
+//! revocation is lost. Session rows gain their new columns (`client_id`, from schema 4, is NULL
+//! for sessions started before it was kept; `access_exp` is set to
 //! `last_used + 24h`, the longest an access token of theirs could live with the default
 //! `max_ttl`). Upgrade every process that shares the file: an old binary would recreate the
 //! old table and revoke into it.
@@ -74,11 +76,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_SIZE: usize = 8;
 
 /// The schema version this code writes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 3), ('seq', 0);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 4), ('seq', 0);
 CREATE TABLE IF NOT EXISTS entries (
     key BLOB PRIMARY KEY,
     revoked_at INTEGER NOT NULL,
@@ -108,7 +110,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     ended_at INTEGER,
     issued_at INTEGER NOT NULL DEFAULT 0,
     access_exp INTEGER NOT NULL DEFAULT 0,
-    undelivered INTEGER
+    undelivered INTEGER,
+    client_id TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_sub ON sessions (sub);
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
@@ -381,6 +384,11 @@ fn upgrade(tx: &Connection) -> rusqlite::Result<()> {
         (
             "undelivered",
             "ALTER TABLE sessions ADD COLUMN undelivered INTEGER",
+        ),
+        // Issue 11: the caller that started the session (NULL in older rows).
+        (
+            "client_id",
+            "ALTER TABLE sessions ADD COLUMN client_id TEXT",
         ),
     ] {
         if !columns.iter().any(|c| c == column) {

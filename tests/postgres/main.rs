@@ -72,6 +72,7 @@ pub(crate) fn new_session(sid: &str, sub: &str, hash: u8) -> NewSession {
         window: 3_600,
         lifetime: 86_400,
         claims: Map::new(),
+        client_id: None,
         device: Device::new(Some("test agent".into()), Some("127.0.0.1".into())),
         hash: [hash; 32],
         issued_at: now(),

@@ -237,3 +237,47 @@ async fn revoke_user_ends_every_live_session_and_end_user_sessions_keeps_one() {
     clock.advance(3_600);
     assert_eq!(store.purge_sessions().await.unwrap(), 6);
 }
+
+/// Issue 11: a database written before sessions recorded their caller (no `client_id` column)
+/// still opens, its sessions load without a caller, and new ones keep theirs.
+#[tokio::test]
+async fn issue_11_a_database_from_before_client_id_still_works() {
+    let clock = StoreClock::manual(now());
+    let (url, store) = store_with("before_client_id", "", &clock).await;
+    let old = sid(40);
+    store
+        .create_session(&crate::NewSession {
+            client_id: Some("web".into()),
+            ..new_session(&old, "alice", 1)
+        })
+        .await
+        .unwrap();
+    drop(store);
+    // As the previous version left it.
+    let db = crate::db_of(&url);
+    crate::PgServer::shared().psql(db, "ALTER TABLE tollgate_sessions DROP COLUMN client_id");
+
+    let store = tollgate::store::PostgresStore::open_with_clock(&url, clock.clone())
+        .await
+        .unwrap();
+    let record = store.session(&old).await.unwrap().expect("the old session");
+    assert_eq!((record.sub.as_str(), record.client_id), ("alice", None));
+    let new = sid(41);
+    store
+        .create_session(&crate::NewSession {
+            client_id: Some("web".into()),
+            ..new_session(&new, "alice", 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session(&new)
+            .await
+            .unwrap()
+            .unwrap()
+            .client_id
+            .as_deref(),
+        Some("web")
+    );
+}

@@ -24,14 +24,16 @@ use crate::output::{self, Output};
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   tollgate serve --demo                   # then open http://127.0.0.1:8080/
-  tollgate clients add billing-api        # prints the caller's secret once
+  tollgate clients add billing-api        # prints the caller's secret once (introspect only)
+  tollgate clients add web --allow introspect,revoke,login
   tollgate serve --listen 127.0.0.1:8080
   curl -u billing-api:$SECRET -d token=$TOKEN http://127.0.0.1:8080/introspect
-  curl -u billing-api:$SECRET -d sub=alice -d remember_me=1 http://127.0.0.1:8080/session/login
+  curl -u web:$SECRET -d sub=alice -d remember_me=1 http://127.0.0.1:8080/session/login
   curl -d refresh_token=$REFRESH http://127.0.0.1:8080/session/refresh
 
 Routes: GET /.well-known/jwks.json; POST /introspect, POST /revoke and POST /session/login
-(caller credentials, HTTP Basic); POST /session/refresh, /session/logout,
+(caller credentials: HTTP Basic or client_id/client_secret in the body, and the caller's
+permission for the route, else 400 unauthorized_client); POST /session/refresh, /session/logout,
 /session/logout-all and GET /session/me (a token in the body, the bearer header or the
 cookies); GET /healthz, GET /metrics. Without caller credentials the service starts, and
 the trusted routes refuse every caller (401). /introspect and /revoke take access and
@@ -43,7 +45,11 @@ generated in memory (never written to disk) and keeps sessions in the memory: st
 nothing it issues verifies anywhere else; its access tokens carry aud tollgate-demo and
 live 30s by default so that automatic refreshes show. Browsers keep the Secure cookies
 over https and on http://127.0.0.1 or localhost only.
-The keyring and the credentials file are re-read when they change. SIGTERM or Ctrl-C
+The keyring and the credentials file are re-read when they change. Reloads fail closed:
+while keyring.json or session.key cannot be read or parsed, every verification answers 503
+(bad_key) and /healthz says why; run key commands as the keyring's owner (not via sudo as
+root) to avoid it. A credentials file that cannot be read, or is group- or world-accessible,
+means no callers (and at startup, exit 3). SIGTERM or Ctrl-C
 stops accepting, lets requests in flight finish (at most --drain-timeout), and exits 0.
 Logs go to stderr; set TOLLGATE_LOG (e.g. debug, or tollgate=debug) to change the level.
 Lines any client can cause (caller refused, fail closed) are written at most once a second
@@ -56,7 +62,8 @@ pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed on stderr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Caller credentials file (client_id:sha256 lines, written by `tollgate clients add`).
+    /// Caller credentials file (`client_id:sha256[:permissions]` lines, written by `tollgate
+    /// clients add`; mode 0600, a group- or world-accessible one is refused).
     #[arg(
         long,
         value_name = "FILE",

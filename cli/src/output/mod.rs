@@ -46,8 +46,14 @@ pub(crate) enum Output {
         id: String,
         secret: Zeroizing<String>,
         file: std::path::PathBuf,
+        allow: Vec<&'static str>,
     },
-    ClientList(Vec<String>),
+    /// Each caller's id and permissions.
+    ClientList(Vec<(String, Vec<&'static str>)>),
+    ClientRemoved {
+        id: String,
+        file: std::path::PathBuf,
+    },
     /// A session's token pair (login, refresh): JSON with or without `--json`.
     Pair(TokenPair),
     LoggedOut,

@@ -15,30 +15,60 @@ pub(super) fn render(
     err: &mut impl Write,
 ) -> io::Result<()> {
     match output {
-        Output::ClientAdded { id, secret, file } => {
+        Output::ClientAdded {
+            id,
+            secret,
+            file,
+            allow,
+        } => {
             if as_json {
                 writeln!(
                     out,
                     "{}",
-                    pretty(&json!({"client_id": id, "secret": secret.as_str(), "file": file}))
+                    pretty(
+                        &json!({"client_id": id, "secret": secret.as_str(), "file": file, "allow": allow})
+                    )
                 )?;
             } else {
                 writeln!(out, "{}", secret.as_str())?;
             }
             writeln!(
                 err,
-                "added client {id} to {}; its secret is shown only now (only its SHA-256 is kept): \
-                 call with HTTP Basic {id}:<secret>",
-                file.display()
+                "added client {id} to {}, allowed to {}; its secret is shown only now (only its \
+                 SHA-256 is kept): call with HTTP Basic {id}:<secret>",
+                file.display(),
+                allow.join(",")
             )?;
         }
-        Output::ClientList(ids) if as_json => {
-            writeln!(out, "{}", pretty(&json!({"clients": ids})))?
+        Output::ClientList(list) if as_json => {
+            let ids: Vec<&str> = list.iter().map(|(id, _)| id.as_str()).collect();
+            let callers: Vec<_> = list
+                .iter()
+                .map(|(id, allow)| json!({"client_id": id, "allow": allow}))
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                pretty(&json!({"clients": ids, "callers": callers}))
+            )?
         }
-        Output::ClientList(ids) => {
-            for id in &ids {
-                writeln!(out, "{id}")?;
+        Output::ClientList(list) => {
+            for (id, allow) in &list {
+                writeln!(out, "{id}\t{}", allow.join(","))?;
             }
+        }
+        Output::ClientRemoved { id, file } if as_json => writeln!(
+            out,
+            "{}",
+            pretty(&json!({"client_id": id, "removed": true, "file": file}))
+        )?,
+        Output::ClientRemoved { id, file } => {
+            writeln!(out, "{id}")?;
+            writeln!(
+                err,
+                "removed client {id} from {}; a running server refuses it within a second",
+                file.display()
+            )?;
         }
         Output::Pair(pair) => writeln!(out, "{}", pretty(&pair))?,
         Output::LoggedOut if as_json => writeln!(out, "{}", pretty(&json!({"logged_out": true})))?,

@@ -17,6 +17,7 @@ mod redis_server;
 #[allow(dead_code, unreachable_pub)]
 mod serve_process;
 
+mod clients;
 mod durations;
 mod global;
 mod help;

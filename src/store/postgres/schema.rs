@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS tollgate_sessions (
     ended_at bigint,
     issued_at bigint NOT NULL,
     access_exp bigint NOT NULL,
-    undelivered bigint
+    undelivered bigint,
+    client_id text
 );
 CREATE INDEX IF NOT EXISTS tollgate_sessions_by_sub ON tollgate_sessions (sub);
 CREATE INDEX IF NOT EXISTS tollgate_sessions_by_expiry ON tollgate_sessions (expires_at);
@@ -115,6 +116,22 @@ pub(super) async fn create(
         // Already there: no DDL, so that a user without CREATE rights can open it.
         Some(v) if v == SCHEMA_VERSION => {}
         _ => tx.batch_execute(TABLES).await?,
+    }
+    // Added within schema 1 (issue 11): the caller that started a session, NULL in rows
+    // written before. Older binaries neither read nor overwrite it, so the version stays; the
+    // DDL runs only when the column is missing.
+    let has_client_id: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'tollgate_sessions' \
+             AND column_name = 'client_id')",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    if !has_client_id {
+        tx.batch_execute("ALTER TABLE tollgate_sessions ADD COLUMN IF NOT EXISTS client_id text")
+            .await?;
     }
     let row = tx
         .query_one(

@@ -17,7 +17,7 @@ use crate::store::{
     SessionRecord, SessionStore,
 };
 
-const COLUMNS: [&str; 20] = [
+const COLUMNS: [&str; 21] = [
     "sid",
     "sub",
     "generation",
@@ -38,6 +38,7 @@ const COLUMNS: [&str; 20] = [
     "issued_at",
     "access_exp",
     "undelivered",
+    "client_id",
 ];
 
 /// `SELECT <columns> FROM tollgate_sessions`.
@@ -119,6 +120,7 @@ fn read_record(row: &Row) -> Result<SessionRecord, Cause> {
             .try_get::<_, Option<i64>>(19)?
             .map(generation)
             .transpose()?,
+        client_id: row.try_get(20)?,
     })
 }
 
@@ -163,6 +165,7 @@ async fn write(tx: &Transaction<'_>, r: &SessionRecord) -> Result<(), Cause> {
             &r.issued_at,
             &r.access_exp,
             &r.undelivered.map(stored_generation),
+            &r.client_id,
         ],
     )
     .await?;

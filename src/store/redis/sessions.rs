@@ -307,6 +307,9 @@ fn fields(r: &SessionRecord) -> Vec<(&'static str, Vec<u8>)> {
     if let Some(generation) = r.undelivered {
         out.push(("ud", generation.to_string().into_bytes()));
     }
+    if let Some(client_id) = &r.client_id {
+        out.push(("ci", client_id.clone().into_bytes()));
+    }
     out
 }
 
@@ -329,6 +332,8 @@ fn parse_record(sid: &str, f: &Fields) -> Option<SessionRecord> {
         expires_at: num("exp")?,
         absolute_expires_at: num("abs")?,
         claims,
+        // Absent from records written before issue 11.
+        client_id: text("ci"),
         device: Device {
             user_agent: text("ua"),
             ip: text("ip"),
@@ -380,6 +385,7 @@ mod tests {
             issued_at: 3,
             access_exp: 903,
             undelivered: Some(4),
+            client_id: Some("web".into()),
         };
         let map: Fields = fields(&record)
             .into_iter()
@@ -390,6 +396,7 @@ mod tests {
             parent_hash: None,
             ended_at: None,
             undelivered: None,
+            client_id: None,
             ..record
         };
         let map: Fields = fields(&fresh)

@@ -18,7 +18,7 @@ use crate::store::{
 
 const COLUMNS: &str = "sid, sub, generation, created, last_used, rotated_at, remember_me, \
     refresh_window, expires_at, absolute_expires_at, claims, user_agent, ip, hash, parent_hash, \
-    sealed, ended_at, issued_at, access_exp, undelivered";
+    sealed, ended_at, issued_at, access_exp, undelivered, client_id";
 
 fn conversion(column: usize, message: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -71,6 +71,7 @@ fn read_record(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
             .get::<_, Option<i64>>(19)?
             .map(|g| unsigned(19, g))
             .transpose()?,
+        client_id: row.get(20)?,
     })
 }
 
@@ -85,7 +86,7 @@ fn write(conn: &Connection, r: &SessionRecord) -> rusqlite::Result<()> {
     let generation = |g: u64| i64::try_from(g).unwrap_or(i64::MAX);
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
     ))?
     .execute(params![
         r.sid,
@@ -108,6 +109,7 @@ fn write(conn: &Connection, r: &SessionRecord) -> rusqlite::Result<()> {
         r.issued_at,
         r.access_exp,
         r.undelivered.map(generation),
+        r.client_id,
     ])?;
     Ok(())
 }
@@ -271,5 +273,74 @@ impl SessionStore for SqliteStore {
 
     async fn purge_sessions(&self) -> Result<u64> {
         self.write(purge_sessions).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_session(sid: &str, client_id: Option<&str>) -> NewSession {
+        NewSession {
+            sid: sid.to_owned(),
+            sub: "alice".to_owned(),
+            remember_me: false,
+            window: 3_600,
+            lifetime: 86_400,
+            claims: Map::new(),
+            client_id: client_id.map(str::to_owned),
+            device: Device::default(),
+            hash: [1; 32],
+            issued_at: 0,
+            access_exp: 900,
+        }
+    }
+
+    /// Issue 11: a database written before sessions recorded their caller (no `client_id`
+    /// column) still opens, its sessions load without a caller, and new ones keep theirs.
+    #[tokio::test]
+    async fn issue_11_a_database_from_before_client_id_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = "3f9a1c2e-0b7d-4e5f-8a9b-0c1d2e3f4a5b";
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            store
+                .create_session(&new_session(old, Some("web")))
+                .await
+                .unwrap();
+        }
+        // As the previous version (schema 3) left it: no client_id column at all.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "ALTER TABLE sessions DROP COLUMN client_id; \
+                 UPDATE meta SET value = 3 WHERE name = 'schema';",
+            )
+            .unwrap();
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let record = store.session(old).await.unwrap().expect("the old session");
+        assert_eq!((record.sub.as_str(), record.client_id), ("alice", None));
+        let new = "4f9a1c2e-0b7d-4e5f-8a9b-0c1d2e3f4a5b";
+        store
+            .create_session(&new_session(new, Some("web")))
+            .await
+            .unwrap();
+        let record = store.session(new).await.unwrap().unwrap();
+        assert_eq!(record.client_id.as_deref(), Some("web"));
+        // Opening again (the column now exists) changes nothing.
+        drop(store);
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            store
+                .session(new)
+                .await
+                .unwrap()
+                .unwrap()
+                .client_id
+                .as_deref(),
+            Some("web")
+        );
     }
 }
