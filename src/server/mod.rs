@@ -80,9 +80,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ::axum::Router;
+use ::axum::extract::State;
 use ::axum::extract::{DefaultBodyLimit, FromRef};
-use ::axum::http::StatusCode;
+use ::axum::http::{StatusCode, header};
 use ::axum::middleware::from_fn_with_state;
+use ::axum::middleware::map_response_with_state;
+use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
@@ -452,12 +455,31 @@ pub fn metrics_router(app: App) -> Router {
 /// The request limits of `config` around `router`: the request timeout (408) and the body
 /// deadline.
 fn limited(router: Router, config: &Config) -> Router {
+    let limit = config.limits.request_timeout;
     router
         .layer(RequestBodyDeadlineLayer::new(config.limits.body_timeout))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            config.limits.request_timeout,
+            limit,
         ))
+        .layer(map_response_with_state(limit, timed_out))
+}
+
+/// The timeout layer's empty 408, in the one shape of every error answer.
+async fn timed_out(State(limit): State<Duration>, response: Response) -> Response {
+    if response.status() != StatusCode::REQUEST_TIMEOUT
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let mut answer = crate::axum::Rejection::invalid_request(format!(
+        "the request was not completed within the request timeout ({}); send it at once, \
+         or ask the operator about --request-timeout",
+        crate::format_duration(limit)
+    ))
+    .into_response();
+    *answer.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    answer
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets requests
