@@ -8,9 +8,9 @@
 //! error (both exit 3 in the CLI). While serving, the two files are compared with what was
 //! last loaded every [`reload interval`](super::Config::with_reload_interval) (1 s by
 //! default); a changed pair that loads is used for every new handshake, one that does not is
-//! logged (never its contents) and the previous certificate stays in use. Replace the key
-//! and the certificate together (or the key first): a pair caught halfway is refused once and
-//! taken on the next check.
+//! logged (never its contents) and the previous certificate stays in use. A pair caught
+//! halfway through a replacement is refused once (logged) and taken at the next check after
+//! both files are in place.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

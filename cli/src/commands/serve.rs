@@ -23,6 +23,7 @@ use crate::output::{self, Output};
   tollgate serve --demo                   # then open http://127.0.0.1:8080/
   tollgate clients add billing-api        # prints the caller's secret once
   tollgate serve --listen 127.0.0.1:8080
+  tollgate serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key --metrics-listen 127.0.0.1:9090
   curl -u billing-api:$SECRET -d token=$TOKEN http://127.0.0.1:8080/introspect
   curl -u billing-api:$SECRET -d sub=alice -d remember_me=1 http://127.0.0.1:8080/session/login
   curl -d refresh_token=$REFRESH http://127.0.0.1:8080/session/refresh
@@ -37,6 +38,11 @@ refresh tokens.
 anyone: for your own machine only); the access-token lifetime defaults to 30s there so
 that automatic refreshes show, and a missing keyring is created with one EdDSA key.
 Browsers keep the Secure cookies over https and on http://127.0.0.1 or localhost only.
+Network: hyper's HTTP/1.1 server with --header-timeout, --idle-timeout,
+--request-timeout (408), --body-timeout and --max-connections. /metrics is served on a
+loopback --listen only; elsewhere it answers 404 and --metrics-listen ADDR serves it on
+its own listener. --tls-cert and --tls-key serve HTTPS (rustls) and are re-read when
+they change; without them a non-loopback --listen expects a TLS proxy in front.
 The keyring and the credentials file are re-read when they change. SIGTERM or Ctrl-C
 stops accepting, lets requests in flight finish (at most --drain-timeout), and exits 0.
 Logs go to stderr; set TOLLGATE_LOG (e.g. debug, or tollgate=debug) to change the level.")]
