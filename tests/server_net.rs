@@ -81,13 +81,17 @@ impl Setup {
         let log = stderr.clone();
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
+                // Logged before the address is handed over: the startup lines are all there
+                // when `serve` returns.
+                {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let url = rest.split_whitespace().next().unwrap_or_default();
                     let _ = tx.send(url.to_owned());
                 }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let Ok(url) = rx.recv_timeout(Duration::from_secs(30)) else {
@@ -574,4 +578,32 @@ fn issue_11_tls_flags_go_together_and_unusable_files_are_clear_errors() {
         "{printed}"
     );
     assert!(!printed.contains("listening"), "{printed}");
+}
+
+#[test]
+fn issue_11_zero_limits_are_usage_errors() {
+    let s = Setup::new();
+    for (flag, value) in [
+        ("--header-timeout", "0"),
+        ("--idle-timeout", "0"),
+        ("--request-timeout", "0"),
+        ("--body-timeout", "0"),
+        ("--max-connections", "0"),
+        ("--header-timeout", "10"),
+    ] {
+        let out = s
+            .cli()
+            .args(["--json", "serve", "--listen", "127.0.0.1:0", flag, value])
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(printed.contains(flag), "{flag} {value}: {printed}");
+        assert!(!printed.contains("listening"), "{printed}");
+    }
 }
