@@ -70,7 +70,9 @@ pub(crate) async fn run<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     let service = TowerToHyperService::new(router);
