@@ -13,6 +13,7 @@
 //! both files are in place.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub(crate) struct Tls {
     current: RwLock<Arc<CertifiedKey>>,
     /// The bytes of the pair last tried (loaded or refused), so a bad pair is logged once.
     last: std::sync::Mutex<(Vec<u8>, Vec<u8>)>,
+    /// Whether the files could not be read at the last check (logged once).
+    unreadable: AtomicBool,
 }
 
 impl std::fmt::Debug for Tls {
@@ -58,6 +61,7 @@ impl Tls {
             provider,
             current: RwLock::new(Arc::new(certified)),
             last: std::sync::Mutex::new((cert_bytes, key_bytes)),
+            unreadable: AtomicBool::new(false),
         })
     }
 
@@ -74,10 +78,19 @@ impl Tls {
 
     /// Loads the pair again if either file changed since the last check.
     fn check(&self) {
-        let Ok((cert_bytes, key_bytes)) = read_pair(&self.cert, &self.key) else {
-            // A file caught in the middle of a replacement, or removed: keep serving with the
-            // certificate in memory; the error is reported once the bytes are readable.
-            return;
+        let (cert_bytes, key_bytes) = match read_pair(&self.cert, &self.key) {
+            Ok(pair) => {
+                self.unreadable.store(false, Ordering::Relaxed);
+                pair
+            }
+            Err(e) => {
+                // Removed or made unreadable: keep serving with the certificate in memory,
+                // and say so once.
+                if !self.unreadable.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "still serving the previous TLS certificate");
+                }
+                return;
+            }
         };
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if last.0 == cert_bytes && last.1 == key_bytes {

@@ -357,6 +357,15 @@ impl NetArgs {
                 )));
             }
         }
+        if self.idle_timeout < self.request_timeout {
+            output::warn(&format!(
+                "--idle-timeout {} is shorter than --request-timeout {}: a request still being \
+                 handled after {} loses its connection; raise --idle-timeout",
+                format_duration(self.idle_timeout),
+                format_duration(self.request_timeout),
+                format_duration(self.idle_timeout)
+            ));
+        }
         let config = config
             .with_header_timeout(self.header_timeout)
             .with_idle_timeout(self.idle_timeout)
