@@ -6,7 +6,7 @@
 //! | `POST /introspect` | RFC 7662 introspection; caller credentials required |
 //! | `POST /revoke` | RFC 7009 revocation; caller credentials required |
 //! | `GET /healthz` | 200 when the keyring is loaded and the store answers, else 503 |
-//! | `GET /metrics` | Prometheus text: verifications by result, introspections, revocations, session events, refresh-token reuse detections, store errors, latency, keyring generation |
+//! | `GET /metrics` | on a loopback listener only (else on [`serve_metrics`]'s own listener): Prometheus text: verifications by result, introspections, revocations, session events, refresh-token reuse detections, store errors, latency, keyring generation |
 //! | `POST /session/login` | starts a session for a trusted backend (caller credentials required) |
 //! | `POST /session/refresh`, `/session/logout`, `/session/logout-all`, `GET /session/me` | the session's life, from a browser (cookies) or a backend (see [Sessions](self#sessions)) |
 //! | `GET /`, `POST /demo/login` | the demo page, only with [`Config::with_demo`] |
@@ -70,22 +70,29 @@ mod health;
 mod introspect;
 mod jwks;
 mod metrics;
+mod net;
 mod oauth;
 mod origin;
 mod reload;
 mod revoke;
 mod session;
+mod tls;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ::axum::Router;
+use ::axum::extract::State;
 use ::axum::extract::{DefaultBodyLimit, FromRef};
+use ::axum::http::{StatusCode, header};
 use ::axum::middleware::from_fn_with_state;
+use ::axum::middleware::map_response_with_state;
+use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 
 pub use caller::Caller;
 pub use clients::{
@@ -108,6 +115,9 @@ pub struct Config {
     body_limit: usize,
     trusted_origins: Vec<String>,
     demo: bool,
+    // Network limits and TLS (issue 11; src/server/net.rs, tls.rs).
+    limits: net::Limits,
+    tls: Option<Arc<tls::Tls>>,
 }
 
 impl Default for Config {
@@ -118,7 +128,8 @@ impl Default for Config {
 
 impl Config {
     /// The defaults: no callers, JWKS `max-age` 300 s, keyring polled every second, request
-    /// bodies up to 64 KiB, no trusted cross-origin origins.
+    /// bodies up to 64 KiB, no trusted cross-origin origins; header timeout 10 s, idle timeout
+    /// 60 s, request and body timeouts 30 s, at most 4096 connections, no TLS.
     pub fn new() -> Self {
         Config {
             clients: Clients::new(),
@@ -128,6 +139,8 @@ impl Config {
             body_limit: 64 * 1024,
             trusted_origins: Vec::new(),
             demo: false,
+            limits: net::Limits::default(),
+            tls: None,
         }
     }
 
@@ -215,6 +228,113 @@ impl Config {
     pub fn is_demo(&self) -> bool {
         self.demo
     }
+
+    // --- Network limits and TLS (issue 11) ---
+
+    /// How long a client may take to send a request head (request line and headers) once the
+    /// connection waits for one, and to finish a TLS handshake. Defaults to 10 seconds. Past
+    /// it the connection is closed without an answer (hyper's `header_read_timeout`). hyper
+    /// also runs this timer while a keep-alive connection waits for its next request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::server::Config;
+    /// let config = Config::new()
+    ///     .with_header_timeout(Duration::from_secs(5))
+    ///     .with_idle_timeout(Duration::from_secs(30))
+    ///     .with_request_timeout(Duration::from_secs(10))
+    ///     .with_body_timeout(Duration::from_secs(10))
+    ///     .with_max_connections(1024);
+    /// assert_eq!(config.header_timeout(), Duration::from_secs(5));
+    /// assert_eq!(config.max_connections(), 1024);
+    /// ```
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The header timeout.
+    pub fn header_timeout(&self) -> Duration {
+        self.limits.header_timeout
+    }
+
+    /// How long a connection may go without a byte read or written before it is closed: an
+    /// idle keep-alive connection, or a client that stopped reading its answer. Defaults to
+    /// 60 seconds. Keep it longer than the request timeout, or a slow handler's connection
+    /// is closed first. An idle keep-alive connection is closed after the shorter of this and
+    /// the [header timeout](Config::with_header_timeout).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        self.limits.idle_timeout
+    }
+
+    /// How long one request may take, from its head being read to its answer (reading the
+    /// body included). Defaults to 30 seconds. Past it the answer is `408 Request Timeout`
+    /// (tower-http's `TimeoutLayer`).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.request_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        self.limits.request_timeout
+    }
+
+    /// How long receiving a request body may take in all. Defaults to 30 seconds. Past it the
+    /// body read fails and the answer is 400 `invalid_request` (tower-http's
+    /// `RequestBodyDeadlineLayer`), unless the request timeout answered 408 first.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.body_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The body timeout.
+    pub fn body_timeout(&self) -> Duration {
+        self.limits.body_timeout
+    }
+
+    /// How many connections are served at once (at least 1). Defaults to 4096. Beyond it new
+    /// connections are not accepted: they wait in the kernel's listen backlog until one
+    /// closes, while the open ones keep being served.
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max.max(1);
+        self
+    }
+
+    /// The connection cap.
+    pub fn max_connections(&self) -> usize {
+        self.limits.max_connections
+    }
+
+    /// Serves HTTPS with the PEM certificate chain (leaf first) at `cert` and its private key
+    /// at `key`, through rustls with the aws-lc-rs provider. The files are read now and
+    /// again whenever they change while serving (see [`serve`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a file cannot be read;
+    /// [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) when it holds no PEM certificate or
+    /// private key, or the key does not belong to the certificate. Messages name the file,
+    /// never its contents.
+    pub fn with_tls(mut self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self> {
+        self.tls = Some(Arc::new(tls::Tls::load(cert.as_ref(), key.as_ref())?));
+        Ok(self)
+    }
+
+    /// Whether the service answers over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    // --- end of network limits and TLS ---
 
     fn csrf(&self) -> Csrf {
         // Each origin was checked by `with_trusted_origin`.
@@ -326,18 +446,27 @@ impl FromRef<App> for Arc<Gate> {
     }
 }
 
-/// The service's routes, ready to serve.
+/// The service's routes, ready to serve, `/metrics` included (mount it where only trusted
+/// clients reach it; [`serve`] leaves `/metrics` out on a listener that is not loopback).
 ///
 /// Route files plug in here: each exposes `fn routes() -> Router<App>` and is merged below,
 /// inside the metrics, CSRF and body-limit layers.
 pub fn router(app: App) -> Router {
+    routes(app, true)
+}
+
+fn routes(app: App, with_metrics: bool) -> Router {
     let routes: Router<App> = Router::new()
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics))
         .merge(session::routes());
+    let routes = if with_metrics {
+        routes.route("/metrics", get(metrics::metrics))
+    } else {
+        routes
+    };
     let routes = if app.config().is_demo() {
         routes.merge(demo::routes())
     } else {
@@ -350,8 +479,51 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// Only `GET /metrics`, for a listener of its own ([`serve_metrics`]).
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .with_state(app)
+}
+
+/// The request limits of `config` around `router`: the request timeout (408) and the body
+/// deadline.
+fn limited(router: Router, config: &Config) -> Router {
+    let limit = config.limits.request_timeout;
+    router
+        .layer(RequestBodyDeadlineLayer::new(config.limits.body_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limit,
+        ))
+        .layer(map_response_with_state(limit, timed_out))
+}
+
+/// The timeout layer's empty 408, in the one shape of every error answer.
+async fn timed_out(State(limit): State<Duration>, response: Response) -> Response {
+    if response.status() != StatusCode::REQUEST_TIMEOUT
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let mut answer = crate::axum::Rejection::invalid_request(format!(
+        "the request was not completed within the request timeout ({}); send it at once, \
+         or ask the operator about --request-timeout",
+        crate::format_duration(limit)
+    ))
+    .into_response();
+    *answer.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    answer
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets requests
-/// in flight finish, and returns. Watches the keyring and credentials files meanwhile.
+/// in flight finish, and returns. Watches the keyring and credentials files meanwhile, and
+/// the TLS certificate and key when [`Config::with_tls`] set them.
+///
+/// Connections are served by hyper's HTTP/1.1 server with the limits of [`Config`] (header,
+/// idle, request and body timeouts, a connection cap). `/metrics` is served only when the
+/// listener's address is loopback; otherwise give it a listener of its own with
+/// [`serve_metrics`].
 ///
 /// # Errors
 ///
@@ -360,10 +532,38 @@ pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> std::io::
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let with_metrics = listener.local_addr()?.ip().is_loopback();
     let watcher = reload::spawn(app.clone());
-    let result = ::axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let tls = app.config().tls.clone();
+    let (acceptor, tls_watcher) = match &tls {
+        Some(tls) => (
+            Some(tls.acceptor().map_err(std::io::Error::other)?),
+            Some(tls.spawn_reloader(app.config().reload_interval)),
+        ),
+        None => (None, None),
+    };
+    let limits = app.config().limits;
+    let router = limited(routes(app.clone(), with_metrics), app.config());
+    let result = net::run(listener, router, limits, acceptor, shutdown).await;
     watcher.abort();
+    if let Some(handle) = tls_watcher {
+        handle.abort();
+    }
     result
+}
+
+/// Serves only `GET /metrics` of `app` on `listener` (plain HTTP, with the same connection
+/// limits as [`serve`]) until `shutdown` completes: the metrics of a service whose main
+/// listener is not loopback, on an address only the scraper reaches.
+///
+/// # Errors
+///
+/// The I/O error of the listener, if any.
+pub async fn serve_metrics<F>(listener: TcpListener, app: App, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let limits = app.config().limits;
+    let router = limited(metrics_router(app.clone()), app.config());
+    net::run(listener, router, limits, None, shutdown).await
 }

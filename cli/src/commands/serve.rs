@@ -27,6 +27,7 @@ use crate::output::{self, Output};
   tollgate clients add billing-api        # prints the caller's secret once (introspect only)
   tollgate clients add web --allow introspect,revoke,login
   tollgate serve --listen 127.0.0.1:8080
+  tollgate serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key --metrics-listen 127.0.0.1:9090
   curl -u billing-api:$SECRET -d token=$TOKEN http://127.0.0.1:8080/introspect
   curl -u web:$SECRET -d sub=alice -d remember_me=1 http://127.0.0.1:8080/session/login
   curl -d refresh_token=$REFRESH http://127.0.0.1:8080/session/refresh
@@ -45,6 +46,11 @@ generated in memory (never written to disk) and keeps sessions in the memory: st
 nothing it issues verifies anywhere else; its access tokens carry aud tollgate-demo and
 live 30s by default so that automatic refreshes show. Browsers keep the Secure cookies
 over https and on http://127.0.0.1 or localhost only.
+Network: hyper's HTTP/1.1 server with --header-timeout, --idle-timeout,
+--request-timeout (408), --body-timeout and --max-connections. /metrics is served on a
+loopback --listen only; elsewhere it answers 404 and --metrics-listen ADDR serves it on
+its own listener. --tls-cert and --tls-key serve HTTPS (rustls) and are re-read when
+they change; without them a non-loopback --listen expects a TLS proxy in front.
 The keyring and the credentials file are re-read when they change. Reloads fail closed:
 while keyring.json or session.key cannot be read or parsed, every verification answers 503
 (bad_key) and /healthz says why; run key commands as the keyring's owner (not via sudo as
@@ -127,6 +133,8 @@ pub(crate) struct ServeArgs {
     demo: bool,
     #[command(flatten)]
     lifetimes: Lifetimes,
+    #[command(flatten)]
+    net: NetArgs,
 }
 
 /// The smallest `--max-staleness`: twice the replica feed's 50 ms poll/heartbeat interval.
@@ -164,6 +172,8 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
             config.trusted_origins().join(", ")
         ));
     }
+    // Limits and TLS next: a bad value or an unusable certificate stops here.
+    config = args.net.apply(config)?;
     let sessions = args.lifetimes.config(if args.demo {
         DEMO_ACCESS_TTL
     } else {
@@ -236,8 +246,14 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
             format_duration(app.gate().session_config().access_ttl())
         ));
     }
+    let metrics_listener = args.net.bind_metrics(bound).await?;
+    let scheme = if app.config().is_tls() {
+        "https"
+    } else {
+        "http"
+    };
     output::notice(&format!(
-        "listening on http://{bound} (keys {}, store {})",
+        "listening on {scheme}://{bound} (keys {}, store {})",
         app.gate().keyring().map_or_else(
             |_| ctx.args.keys.display().to_string(),
             |k| k.dir().display().to_string()
@@ -245,9 +261,22 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
         app.gate().store().url()
     ));
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+    if let Some(listener) = metrics_listener {
+        let mut stopped = stopped_rx.clone();
+        let metrics = tollgate::server::serve_metrics(listener, app.clone(), async move {
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        });
+        tokio::spawn(async move {
+            if let Err(e) = metrics.await {
+                output::warn(&format!("the metrics listener failed: {e}"));
+            }
+        });
+    }
     let shutdown = async move {
         wait_for_signal(term).await;
         output::notice("shutting down: no new connections; draining requests in flight");
+        let _ = stopped_tx.send(true);
         let _ = stopping_tx.send(());
     };
     let server = tollgate::server::serve(listener, app, shutdown);
@@ -354,4 +383,142 @@ fn trusted_issuers(ctx: &Context, values: &[String]) -> Result<Vec<tollgate::key
             ctx.remote_jwks(url, Some(iss.to_string()))
         })
         .collect()
+}
+
+// --- Network limits, TLS and the metrics listener (issue 11) ---
+
+/// `serve`'s connection limits, TLS and metrics listener.
+#[derive(Debug, Args)]
+struct NetArgs {
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        help = duration_help!("How long a client may take to send a request's line and headers \
+            (and to finish the TLS handshake); past it the connection is closed. Also closes a \
+            keep-alive connection that waits that long for its next request.")
+    )]
+    header_timeout: Duration,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = parse_duration,
+        help = duration_help!("A connection with no byte read or written for this long is closed \
+            (idle keep-alive connections, clients that stop reading). Keep it above \
+            --request-timeout.")
+    )]
+    idle_timeout: Duration,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration,
+        help = duration_help!("How long one request may take, body included, before it is answered \
+            408 Request Timeout.")
+    )]
+    request_timeout: Duration,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration,
+        help = duration_help!("How long receiving a request body may take in all; past it the \
+            request fails (400 invalid_request, or 408 when --request-timeout comes first).")
+    )]
+    body_timeout: Duration,
+    /// How many connections are served at once; beyond it new connections wait in the
+    /// kernel's listen backlog until one closes, while open ones keep being served.
+    #[arg(long, value_name = "N", default_value = "4096", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Serve /metrics on this address too, and only there when --listen is not loopback (a
+    /// non-loopback --listen does not serve /metrics: it answers 404). Plain HTTP.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. Re-read
+    /// when it changes (checked every second); a bad new pair keeps the previous one. Without
+    /// TLS, a non-loopback --listen expects a TLS-terminating proxy in front.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert; needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl NetArgs {
+    /// The limits and TLS on `config`; zero timeouts are usage errors, unusable TLS files
+    /// environment errors (exit 3).
+    fn apply(&self, config: Config) -> Result<Config> {
+        for (flag, value) in [
+            ("--header-timeout", self.header_timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--request-timeout", self.request_timeout),
+            ("--body-timeout", self.body_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::usage(format!(
+                    "{flag} 0 would refuse every request; give a duration such as 10s"
+                )));
+            }
+        }
+        if self.idle_timeout < self.request_timeout {
+            output::warn(&format!(
+                "--idle-timeout {} is shorter than --request-timeout {}: a request still being \
+                 handled after {} loses its connection; raise --idle-timeout",
+                format_duration(self.idle_timeout),
+                format_duration(self.request_timeout),
+                format_duration(self.idle_timeout)
+            ));
+        }
+        let config = config
+            .with_header_timeout(self.header_timeout)
+            .with_idle_timeout(self.idle_timeout)
+            .with_request_timeout(self.request_timeout)
+            .with_body_timeout(self.body_timeout)
+            .with_max_connections(self.max_connections as usize);
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => config.with_tls(cert, key),
+            (None, None) => Ok(config),
+            // clap's `requires` refuses these first.
+            _ => Err(Error::usage(
+                "--tls-cert and --tls-key go together: give both or neither",
+            )),
+        }
+    }
+
+    /// Binds --metrics-listen, and says where /metrics is and whether TLS is expected in
+    /// front of the main listener bound at `main`.
+    async fn bind_metrics(&self, main: SocketAddr) -> Result<Option<tokio::net::TcpListener>> {
+        if !main.ip().is_loopback() && self.tls_cert.is_none() {
+            output::notice(&format!(
+                "{main} is not a loopback address and serves plain http: put a TLS-terminating \
+                 proxy in front of it, or give --tls-cert and --tls-key"
+            ));
+        }
+        let Some(addr) = self.metrics_listen else {
+            if !main.ip().is_loopback() {
+                output::notice(&format!(
+                    "/metrics is not served on {main} (not a loopback address; it answers 404): \
+                     give --metrics-listen ADDR to serve it on a listener of its own"
+                ));
+            }
+            return Ok(None);
+        };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::io(format!(
+                "cannot listen on {addr} for /metrics: {e}; choose another --metrics-listen"
+            ))
+        })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| Error::io(format!("cannot read the metrics address: {e}")))?;
+        let also = if main.ip().is_loopback() {
+            "also "
+        } else {
+            "only "
+        };
+        output::notice(&format!("metrics {also}on http://{bound}/metrics"));
+        Ok(Some(listener))
+    }
 }

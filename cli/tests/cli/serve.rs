@@ -41,3 +41,33 @@ fn issue_17_trusted_origins_that_never_match_are_usage_errors() {
         assert!(!out.stderr.contains("listening"), "{}", out.stderr);
     }
 }
+
+#[test]
+fn issue_11_serve_help_shows_the_network_limits_tls_and_metrics_flags_with_defaults() {
+    let out = crate::common::run(crate::common::tollgate().args(["serve", "--help"])).ok();
+    let help = out.stdout;
+    for (flag, default) in [
+        ("--header-timeout <DURATION>", Some("[default: 10s]")),
+        ("--idle-timeout <DURATION>", Some("[default: 60s]")),
+        ("--request-timeout <DURATION>", Some("[default: 30s]")),
+        ("--body-timeout <DURATION>", Some("[default: 30s]")),
+        ("--max-connections <N>", Some("[default: 4096]")),
+        ("--metrics-listen <ADDR>", None),
+        ("--tls-cert <FILE>", None),
+        ("--tls-key <FILE>", None),
+    ] {
+        let at = help
+            .find(flag)
+            .unwrap_or_else(|| panic!("{flag} missing from serve --help:\n{help}"));
+        if let Some(default) = default {
+            let next_flag = help[at + flag.len()..]
+                .find("\n  -")
+                .map_or(help.len(), |i| at + flag.len() + i);
+            assert!(
+                help[at..next_flag].contains(default),
+                "{flag} {default}:\n{}",
+                &help[at..next_flag]
+            );
+        }
+    }
+}
