@@ -192,7 +192,7 @@ fn issue_16_help_of_every_duration_flag_shows_the_forms() {
         (vec!["keys", "prune"], 1),
         (vec!["session", "login"], 4),
         (vec!["session", "refresh"], 2),
-        (vec!["serve"], 8),
+        (vec!["serve"], 12),
     ] {
         let mut args = command.clone();
         args.push("--help");
