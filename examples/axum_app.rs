@@ -6,20 +6,26 @@
 //!
 //! `GET /me` needs a valid access token (bearer header or access cookie); `GET /hello` answers
 //! the same text without tollgate. `TOLLGATE_KEYS` and `TOLLGATE_STORE` choose the keyring and
-//! the store (defaults `./keys` and `memory:`; use `sqlite:./tollgate.db` to see CLI
-//! revocations).
+//! the store: by default the CLI's own (`./keys` and `sqlite:./tollgate.db`), so `tollgate
+//! revoke` and `tollgate keys rotate` reach the running app (the gate follows the keyring by
+//! itself). `TOLLGATE_AUDIENCE` names the audience its tokens must carry (`mint --aud`).
 
 use std::sync::Arc;
 
 use axum::{Router, routing::get};
 use tollgate::axum::Authenticated;
-use tollgate::{Gate, Keyring, Store};
+use tollgate::{Gate, Keyring, Store, VerifyOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let gate = Gate::new(Store::open(&env("TOLLGATE_STORE", "memory:")).await?)
-        .with_keyring(Keyring::open(env("TOLLGATE_KEYS", "./keys"))?);
+    let mut options = VerifyOptions::new();
+    if let Ok(aud) = std::env::var("TOLLGATE_AUDIENCE") {
+        options = options.with_audience(aud);
+    }
+    let gate = Gate::new(Store::open(&env("TOLLGATE_STORE", "sqlite:./tollgate.db")).await?)
+        .with_keyring(Keyring::open(env("TOLLGATE_KEYS", "./keys"))?)
+        .with_options(options);
     let app = Router::new()
         .route(
             "/me",

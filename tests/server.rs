@@ -176,7 +176,12 @@ fn introspection_answers_active_with_claims_and_inactive_with_nothing_more() {
     ] {
         let r = introspect(served.addr, &auth, bad);
         assert_eq!(r.status, 200);
-        assert_eq!(r.json(), json!({"active": false}), "for {bad:.20}");
+        assert_eq!(
+            r.json(),
+            json!({"active": false}),
+            "for {bad:.20}: {}",
+            r.text()
+        );
     }
     // The hint is accepted and does not change the answer.
     let r = post_form(

@@ -71,10 +71,13 @@ impl Context {
                 tollgate::format_duration(wait)
             ));
         }
+        // The server's own watcher follows the keyring (and the callers file), with logs and
+        // metrics, through the same fail-closed `Gate::reload_keyring`.
         Ok(Gate::new(store)
             .with_clock(self.clock)
             .with_options(options)
-            .with_keyring(self.keyring()?))
+            .with_keyring(self.keyring()?)
+            .with_keyring_follow(tollgate::gate::FollowConfig::off()))
     }
 
     /// Verification options for a command's own `--aud`/`--iss` flags, falling back to the

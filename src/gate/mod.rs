@@ -48,12 +48,14 @@ use crate::token::{self, Minted};
 use crate::validate::VerifyOptions;
 
 mod cache;
+mod follow;
 mod inspect;
 mod revoke;
 mod session;
 mod verify;
 
 pub use cache::{CacheConfig, CacheStats};
+pub use follow::FollowConfig;
 pub use inspect::{Inspection, Introspection, RefreshTokenInfo};
 pub use revoke::Revoked;
 pub use verify::token_ref;
@@ -64,6 +66,8 @@ pub struct Gate<S = Store> {
     keyring: RwLock<(KeyringSlot, u64)>,
     /// Tokens verified before (see [`CacheConfig`]).
     cache: cache::VerifiedCache,
+    /// Watches the keyring directory (see [`FollowConfig`]).
+    follower: follow::Follower,
     store: S,
     clock: Clock,
     options: VerifyOptions,
@@ -106,6 +110,7 @@ impl<S: RevocationStore> Gate<S> {
         Gate {
             keyring: RwLock::new((KeyringSlot::Missing, 0)),
             cache: cache::VerifiedCache::new(CacheConfig::new()),
+            follower: follow::Follower::new(FollowConfig::new()),
             store,
             clock: Clock::System,
             options: VerifyOptions::new(),
@@ -230,6 +235,12 @@ impl<S: RevocationStore> Gate<S> {
     ///
     /// As [`Gate::keyring`].
     pub fn keyring_generation(&self) -> Result<(Arc<Keyring>, u64)> {
+        self.follow_keyring();
+        self.current_keyring()
+    }
+
+    /// The keyring slot as it is, without looking at the directory.
+    fn current_keyring(&self) -> Result<(Arc<Keyring>, u64)> {
         let slot = self
             .keyring
             .read()
@@ -251,6 +262,15 @@ impl<S: RevocationStore> Gate<S> {
     /// generation: no token cached under the previous keyring answers again. In-flight
     /// verifications finish with the one they started with. Also ends a failed state.
     pub fn set_keyring(&self, keyring: Keyring) {
+        // Followed from the files as they are now (a change written between the keyring's own
+        // load and this call shows at the next change).
+        if !keyring.is_in_memory() {
+            self.follower.loaded(follow::stamps(keyring.dir()));
+        }
+        self.install(keyring);
+    }
+
+    fn install(&self, keyring: Keyring) {
         let mut slot = self
             .keyring
             .write()
@@ -259,6 +279,57 @@ impl<S: RevocationStore> Gate<S> {
             KeyringSlot::Loaded(Arc::new(keyring)),
             slot.1.wrapping_add(1),
         );
+    }
+
+    /// Follows the keyring directory ([`Gate::with_keyring_follow`]; on by default): a
+    /// check of the files' metadata at most once per interval, and a reload when they changed.
+    /// Every call that needs the keyring does this first.
+    fn follow_keyring(&self) {
+        let Some(dir) = self.followed_dir() else {
+            return;
+        };
+        if self.follower.changed(&dir) {
+            // A failure is recorded in the slot (fail closed); the caller then sees it.
+            let _ = self.reload_keyring();
+        }
+    }
+
+    /// The directory to follow: the keyring's, unless it lives in memory or following is off.
+    fn followed_dir(&self) -> Option<std::path::PathBuf> {
+        self.follower.config().interval()?;
+        match &self
+            .keyring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0
+        {
+            KeyringSlot::Loaded(k) if k.is_in_memory() => None,
+            KeyringSlot::Loaded(k) => Some(k.dir().to_path_buf()),
+            KeyringSlot::Failed { dir, .. } => Some(dir.clone()),
+            KeyringSlot::Missing => None,
+        }
+    }
+
+    /// After a token named a kid the keyring lacks: reloads, at most once per the follow
+    /// cooldown, and tells whether it did (the caller then verifies again).
+    pub(crate) fn reload_for_unknown_kid(&self) -> bool {
+        self.followed_dir().is_some()
+            && self.follower.unknown_kid()
+            && self.reload_keyring().is_ok()
+    }
+
+    /// How the gate follows its keyring directory: by default it checks the files' metadata at
+    /// most once a second and reloads when they changed, and reloads on an unknown kid at most
+    /// once per 30 s; [`FollowConfig::off`] turns it off. Reloads fail closed (see
+    /// [`FollowConfig`]).
+    pub fn with_keyring_follow(mut self, config: FollowConfig) -> Self {
+        self.follower = follow::Follower::new(config);
+        self
+    }
+
+    /// How the gate follows its keyring directory.
+    pub fn keyring_follow(&self) -> FollowConfig {
+        self.follower.config()
     }
 
     /// Marks the keyring unusable: until the next [`Gate::set_keyring`] or successful
@@ -342,15 +413,18 @@ impl<S: RevocationStore> Gate<S> {
     /// As [`Keyring::open`]; [`ErrorKind::BadKey`](crate::ErrorKind::BadKey) without a
     /// keyring.
     pub fn reload_keyring(&self) -> Result<()> {
-        if self.keyring().is_ok_and(|k| k.is_in_memory()) {
+        if self.current_keyring().is_ok_and(|(k, _)| k.is_in_memory()) {
             return Ok(());
         }
         let dir = self
             .keyring_dir()
             .ok_or_else(|| Error::bad_key("no keyring is configured"))?;
-        match Keyring::open(dir) {
+        // The files' stamps before the load: a change written during it is seen next time.
+        let stamps = follow::stamps(&dir);
+        match Keyring::open(&dir) {
             Ok(keyring) => {
-                self.set_keyring(keyring);
+                self.install(keyring);
+                self.follower.loaded(stamps);
                 Ok(())
             }
             Err(e) => {

@@ -23,10 +23,18 @@ impl<S: RevocationStore> Gate<S> {
     /// verified-token cache ([`CacheConfig`](super::CacheConfig)): no parsing, no signature,
     /// but `exp` and the revocation check every time.
     pub async fn verify<C: DeserializeOwned + 'static>(&self, token: &str) -> Result<Verified<C>> {
-        let (keyring, generation) = self.keyring_generation()?;
+        let (mut keyring, mut generation) = self.keyring_generation()?;
         #[cfg(feature = "remote")]
         if let Some(keys) = self.remote_keys(token, keyring.key_set()).await? {
             return self.verify_with(token, &keys).await;
+        }
+        // A kid the keyring lacks may be one rotated in by another process a moment ago: reload
+        // (at most once per the follow cooldown) before refusing it.
+        if let Ok(Some(kid)) = token::header_kid(token)
+            && keyring.key_set().get(&kid).is_none()
+            && self.reload_for_unknown_kid()
+        {
+            (keyring, generation) = self.keyring_generation()?;
         }
         let Some(key) = self.cache.key(token) else {
             return self.verify_with(token, keyring.key_set()).await;

@@ -210,7 +210,6 @@ pub(crate) struct Parts<'a> {
 /// # Errors
 ///
 /// `malformed` for a token that is not three segments or whose header is not a valid one.
-#[cfg_attr(not(feature = "remote"), allow(dead_code))] // only a gate with remote issuers asks
 pub(crate) fn header_kid(token: &str) -> Result<Option<String>> {
     Ok(parse_header(split(token)?.header_b64)?.kid)
 }
