@@ -20,6 +20,7 @@ use crate::store::{
     SessionRecord, SessionStore, Status, TokenRef,
 };
 use crate::token::{self, Checks, Minted, TokenKind};
+use tracing::Instrument;
 
 impl<S: SessionStore> Gate<S> {
     /// Starts a session: a new refresh-token family and its first access token.
@@ -104,7 +105,29 @@ impl<S: SessionStore> Gate<S> {
     /// `revoked` when a user or global revocation covers the session; `bad_key`; `usage` for
     /// lifetimes beyond the keyring's `max_ttl`; `store_unavailable`.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        // A span for the user's traces: the session id's prefix and the outcome, never a token.
+        let span = tracing::debug_span!(
+            "tollgate.refresh",
+            sid = tracing::field::Empty,
+            result = tracing::field::Empty,
+        );
+        let result = self
+            .refresh_inner(refresh_token, &span)
+            .instrument(span.clone())
+            .await;
+        span.record(
+            "result",
+            match &result {
+                Ok(_) => "rotated",
+                Err(e) => e.kind().as_str(),
+            },
+        );
+        result
+    }
+
+    async fn refresh_inner(&self, refresh_token: &str, span: &tracing::Span) -> Result<TokenPair> {
         let presented = RefreshToken::parse(refresh_token)?;
+        span.record("sid", tracing::field::display(sid_prefix(&presented.sid)));
         let keyring = self.keyring()?;
         self.sessions.validate(keyring.max_ttl())?;
         let session_key = keyring.session_key()?;

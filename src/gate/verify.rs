@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use super::Gate;
 use crate::clock::format_time;
@@ -23,6 +24,39 @@ impl<S: RevocationStore> Gate<S> {
     /// verified-token cache ([`CacheConfig`](super::CacheConfig)): no parsing, no signature,
     /// but `exp` and the revocation check every time.
     pub async fn verify<C: DeserializeOwned + 'static>(&self, token: &str) -> Result<Verified<C>> {
+        // A span for the user's traces: algorithm, kid, whether the cache answered and the
+        // result kind; never the token. At debug level, so an `info` subscriber stays quiet.
+        let span = tracing::debug_span!(
+            "tollgate.verify",
+            alg = tracing::field::Empty,
+            kid = tracing::field::Empty,
+            cached = tracing::field::Empty,
+            result = tracing::field::Empty,
+        );
+        let result = self
+            .verify_cached::<C>(token, &span)
+            .instrument(span.clone())
+            .await;
+        if !span.is_disabled() {
+            match &result {
+                Ok(v) => {
+                    span.record("alg", v.header.alg.as_str());
+                    span.record("kid", v.header.kid.as_deref().unwrap_or_default());
+                    span.record("result", "valid");
+                }
+                Err(e) => {
+                    span.record("result", e.kind().as_str());
+                }
+            }
+        }
+        result
+    }
+
+    async fn verify_cached<C: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+        span: &tracing::Span,
+    ) -> Result<Verified<C>> {
         let (mut keyring, mut generation) = self.keyring_generation()?;
         #[cfg(feature = "remote")]
         if let Some(keys) = self.remote_keys(token, keyring.key_set()).await? {
@@ -41,7 +75,9 @@ impl<S: RevocationStore> Gate<S> {
         };
         self.check_leeway()?;
         let now = self.clock().now();
-        if let Some(hit) = self.cache.get(&key, generation, now) {
+        let hit = self.cache.get(&key, generation, now);
+        span.record("cached", hit.is_some());
+        if let Some(hit) = hit {
             self.check_revocation(token_ref(&hit.verified), now).await?;
             return token::with_claims_as(hit.verified.clone());
         }

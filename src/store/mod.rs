@@ -226,6 +226,21 @@ impl Store {
         })
     }
 
+    /// The backend's name, for traces and logs: `memory`, `sqlite`, `redis`, `postgres`, or
+    /// `replica` (a local replica in front of one of them).
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Memory(_) => "memory",
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(_) => "sqlite",
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => "redis",
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => "postgres",
+            Store::Replica(_) => "replica",
+        }
+    }
+
     /// The store's URL with any password redacted.
     pub fn url(&self) -> &str {
         match self {
@@ -267,19 +282,33 @@ impl Store {
 
 /// Calls the same method on whichever backend a [`Store`] is; a replica through
 /// [`replicated`], whose boxed futures keep the types finite.
+///
+/// Each call runs in a `tollgate.store` span (debug level) naming the backend and the operation,
+/// so that a user's traces show the round trip.
 macro_rules! dispatch {
-    ($self:ident, $s:ident => $method:ident($($arg:expr),*)) => {
-        match $self {
-            Store::Memory($s) => $s.$method($($arg),*).await,
-            #[cfg(feature = "sqlite")]
-            Store::Sqlite($s) => $s.$method($($arg),*).await,
-            #[cfg(feature = "redis")]
-            Store::Redis($s) => $s.$method($($arg),*).await,
-            #[cfg(feature = "postgres")]
-            Store::Postgres($s) => $s.$method($($arg),*).await,
-            Store::Replica($s) => replicated::$method($s, $($arg),*).await,
-        }
-    };
+    ($self:ident, $s:ident => $method:ident($($arg:expr),*)) => {{
+        let span = tracing::debug_span!(
+            "tollgate.store",
+            backend = $self.backend(),
+            op = stringify!($method)
+        );
+        tracing::Instrument::instrument(
+            async {
+                match $self {
+                    Store::Memory($s) => $s.$method($($arg),*).await,
+                    #[cfg(feature = "sqlite")]
+                    Store::Sqlite($s) => $s.$method($($arg),*).await,
+                    #[cfg(feature = "redis")]
+                    Store::Redis($s) => $s.$method($($arg),*).await,
+                    #[cfg(feature = "postgres")]
+                    Store::Postgres($s) => $s.$method($($arg),*).await,
+                    Store::Replica($s) => replicated::$method($s, $($arg),*).await,
+                }
+            },
+            span,
+        )
+        .await
+    }};
 }
 
 impl RevocationStore for Store {
