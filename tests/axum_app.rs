@@ -85,7 +85,10 @@ fn the_readme_app_follows_the_cli_revocations_audience_and_key_rotation() {
     let r = me(&app, &token);
     assert_eq!((r.status, r.text()), (200, "hello alice\n".to_owned()));
     let no_aud = run_ok(cli().args(["mint", "--sub", "alice"]));
-    assert_eq!(me(&app, &no_aud).status, 401);
+    let r = me(&app, &no_aud);
+    assert_eq!(r.status, 401);
+    // The advice fits the entry point: no command-line flags in an HTTP answer.
+    assert!(!r.text().contains("--"), "{}", r.text());
 
     // `tollgate revoke` in another process: refused at once (the same SQLite file).
     run_ok(cli().arg("revoke").arg(&token));

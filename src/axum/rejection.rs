@@ -119,7 +119,9 @@ impl Rejection {
         }
     }
 
-    /// The JSON body.
+    /// The JSON body. Its `error_description` is the error's message without the advice meant
+    /// for the command line (flags, `tollgate …` commands, environment variables), which an
+    /// HTTP client cannot follow.
     pub fn body(&self) -> Value {
         let error = &self.error;
         let mut body = Map::new();
@@ -142,7 +144,7 @@ impl Rejection {
                     error.all().map(Error::to_json).collect::<Vec<_>>().into(),
                 );
             }
-            error.message().to_owned()
+            http_description(error.message())
         };
         body.insert("error".into(), self.code().into());
         body.insert("error_description".into(), description.into());
@@ -226,9 +228,74 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// `message` without its clauses (separated by `; `) that advise command-line flags, `tollgate`
+/// commands or environment variables: what happened stays, advice for another entry point goes.
+fn http_description(message: &str) -> String {
+    let cli_advice = |clause: &str| {
+        clause.contains("--")
+            || clause.contains("`tollgate")
+            || clause.contains("TOLLGATE_")
+            || clause.contains("tollgate keys")
+    };
+    let mut clauses = message.split("; ");
+    let first = clauses.next().unwrap_or_default();
+    let mut out = if cli_advice(first) {
+        // Keep the part before the parenthesised flag list, if any.
+        first
+            .split(" (--")
+            .next()
+            .unwrap_or(first)
+            .trim_end()
+            .to_owned()
+    } else {
+        first.to_owned()
+    };
+    for clause in clauses.filter(|c| !cli_advice(c)) {
+        out.push_str("; ");
+        out.push_str(clause);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_descriptions_drop_advice_for_the_command_line() {
+        assert_eq!(
+            http_description(
+                "token is meant for audience \"api\", but no audience is configured; pass that \
+                 audience (--aud) to accept it"
+            ),
+            "token is meant for audience \"api\", but no audience is configured"
+        );
+        assert_eq!(
+            http_description(
+                "no key with kid \"k\" in the keyring; see `tollgate keys list` or import the issuer's JWKS"
+            ),
+            "no key with kid \"k\" in the keyring"
+        );
+        assert_eq!(
+            http_description("an audience is expected (--aud, --audience or TOLLGATE_AUDIENCE)"),
+            "an audience is expected"
+        );
+        // Advice an HTTP client can follow stays.
+        assert_eq!(
+            http_description("token expired at 2027-01-01 00:00:00 UTC; refresh or mint a new one"),
+            "token expired at 2027-01-01 00:00:00 UTC; refresh or mint a new one"
+        );
+        let r = Rejection::from(Error::new(
+            ErrorKind::BadAudience,
+            "token is meant for audience \"api\"; pass that audience (--aud) to accept it",
+        ));
+        assert!(
+            !r.body()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("--aud")
+        );
+    }
 
     #[test]
     fn every_class_has_its_status_code_and_shape() {
