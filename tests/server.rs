@@ -712,7 +712,19 @@ fn serve_refuses_a_staleness_bound_its_feed_cannot_meet() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--max-staleness 0s is below"), "{stderr}");
+    assert!(
+        stderr.contains("--max-staleness 0s is too short: give at least 1s"),
+        "{stderr}"
+    );
+    // Attack review: `--now` froze a server's clock (tokens never expired there).
+    let out = s
+        .cli()
+        .args(["--now", "1000", "serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--now does not apply to serve"), "{stderr}");
 }
 
 /// Issue 11: one client sending bad requests used to write a WARN line per request (9,206 lines
@@ -777,4 +789,61 @@ fn issue_11_refused_callers_are_all_counted_and_logged_at_most_once_a_second() {
         lines.len()
     );
     assert!(!log.contains("tgs_wrong"), "no secret in the log");
+}
+
+/// Attack review: a FIFO or an endless file (`/dev/zero`) put in place of keyring.json used to
+/// block the reload for good (the server stayed "ok" with the old keys, and ignored SIGTERM) or
+/// to exhaust memory. Now each is refused on sight: 503 while it lasts, recovery after, and
+/// SIGTERM still stops the server.
+#[test]
+fn a_fifo_or_endless_file_as_the_manifest_fails_closed_and_never_hangs() {
+    let s = Setup::new();
+    let auth = s.add_client("backend");
+    let served = s.serve();
+    let token = s.mint(&[]);
+    assert_eq!(
+        introspect(served.addr, &auth, &token).json()["active"],
+        true
+    );
+    let manifest = s.keys().join("keyring.json");
+    let saved = s.dir.path().join("keyring.json.saved");
+    std::fs::rename(&manifest, &saved).unwrap();
+    let status = Command::new("mkfifo")
+        .arg("-m600")
+        .arg(&manifest)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    eventually("a FIFO manifest to fail closed", || {
+        get(served.addr, "/healthz").status == 503
+    });
+    assert_eq!(introspect(served.addr, &auth, &token).status, 503);
+
+    std::fs::remove_file(&manifest).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &manifest).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(get(served.addr, "/healthz").status, 503);
+    assert_eq!(introspect(served.addr, &auth, &token).status, 503);
+
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::rename(&saved, &manifest).unwrap();
+    eventually("the restored manifest to be read again", || {
+        get(served.addr, "/healthz").status == 200
+    });
+    assert_eq!(
+        introspect(served.addr, &auth, &token).json()["active"],
+        true
+    );
+
+    served.terminate();
+    let mut served = served;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

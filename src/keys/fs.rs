@@ -88,6 +88,46 @@ pub(crate) fn check_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The largest keyring, key or credentials file read: far above any real one, so that a file
+/// pointed at something endless (`/dev/zero`) is refused instead of exhausting memory.
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] without ever blocking on what is not one:
+/// opened non-blocking (a FIFO put in its place does not hang the reader, and a server's
+/// reload with it), then checked on the descriptor (a regular file, not a FIFO, device or
+/// socket) and read with a size cap. `NotFound` is kept as such for callers that treat a
+/// missing file as absent; everything else is `InvalidData` or the I/O error, naming no content.
+pub(crate) fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file (a FIFO, device, socket or directory)",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads a key file, refusing symlinks and modes other than owner-only.
 pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     let meta = fs::symlink_metadata(path)
@@ -106,7 +146,7 @@ pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>> {
             path.display()
         )));
     }
-    fs::read(path).map_err(|e| io_error(format!("cannot read key file {}", path.display()), e))
+    read_regular(path).map_err(|e| io_error(format!("cannot read key file {}", path.display()), e))
 }
 
 /// Creates `dir` with mode 0700 if needed; tightens an existing directory that holds no keyring

@@ -30,6 +30,7 @@ mod asn1;
 mod entry;
 mod file;
 mod fs;
+pub(crate) use fs::{MAX_FILE_BYTES, read_regular};
 mod import;
 mod jwks;
 mod lifecycle;
@@ -403,7 +404,7 @@ fn pretty(value: &impl serde::Serialize) -> String {
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(fs::MANIFEST);
-    match std::fs::read(&path) {
+    match fs::read_regular(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             Error::bad_key(format!(
                 "keyring manifest {} is corrupt ({e})",

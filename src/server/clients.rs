@@ -34,6 +34,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use aws_lc_rs::digest::{SHA256, digest};
@@ -451,7 +452,12 @@ fn read_private(path: &Path) -> Result<Option<String>> {
         ))
         .with_source(e)
     };
-    let mut file = match std::fs::File::open(path) {
+    // Non-blocking: a FIFO in its place must not hang the reader (nor a server's reload).
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(cannot(e)),
@@ -476,8 +482,18 @@ fn read_private(path: &Path) -> Result<Option<String>> {
             )));
         }
     }
+    if meta.len() > crate::keys::MAX_FILE_BYTES {
+        return Err(Error::bad_key(format!(
+            "caller credentials {} is larger than {} bytes",
+            path.display(),
+            crate::keys::MAX_FILE_BYTES
+        )));
+    }
     let mut text = String::new();
-    file.read_to_string(&mut text).map_err(cannot)?;
+    (&mut file)
+        .take(crate::keys::MAX_FILE_BYTES)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
     Ok(Some(text))
 }
 

@@ -50,7 +50,7 @@ fn look(path: &Path) -> Result<Seen, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Seen::Absent),
         Err(e) => return Err(format!("{name} cannot be read ({})", e.kind())),
     };
-    match std::fs::read(path) {
+    match crate::keys::read_regular(path) {
         Ok(bytes) => Ok(Seen::Present {
             bytes,
             mode: meta.mode(),

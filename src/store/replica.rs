@@ -467,6 +467,9 @@ async fn track<S: ChangeFeed>(shared: &Shared<S>, mut subscription: Subscription
     let resync_every = shared.config.resync_interval;
     let mut resync = tokio::time::interval_at(Instant::now() + resync_every, resync_every);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The sweep frees entries by the replica's clock: if that clock steps back, entries freed
+    // while it was ahead may still be needed, so the replica reloads (strict meanwhile).
+    let mut latest = shared.config.clock.now();
     loop {
         tokio::select! {
             item = tokio::time::timeout_at(deadline, subscription.next()) => match item {
@@ -483,6 +486,11 @@ async fn track<S: ChangeFeed>(shared: &Shared<S>, mut subscription: Subscription
                 Err(_) => return format!("no heartbeat within {max_staleness:?}"),
             },
             _ = sweep.tick() => {
+                let now = shared.config.clock.now();
+                if now < latest.saturating_sub(1) {
+                    return format!("the clock stepped back {}s", latest - now);
+                }
+                latest = latest.max(now);
                 let horizon = shared.horizon();
                 shared.write().sweep(horizon);
             }

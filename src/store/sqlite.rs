@@ -481,10 +481,17 @@ fn write_revocation(
     Ok(stored)
 }
 
+/// How far behind the writing process's clock a purge stays, at least: every process that
+/// writes the file purges by its own clock, so one whose clock runs ahead (a VM resumed from
+/// suspend, a machine booted with a wrong hardware clock) must not delete what the others still
+/// need. A day of expired rows is cheap on disk.
+const CLOCK_GUARD: i64 = 86_400;
+
 fn purge(conn: &Connection, now: i64, max_leeway: i64) -> rusqlite::Result<u64> {
+    let cutoff = purge_cutoff(now, max_leeway).min(now.saturating_sub(CLOCK_GUARD));
     let purged = conn
         .prepare_cached("DELETE FROM entries WHERE expires_at <= ?1")?
-        .execute([purge_cutoff(now, max_leeway)])?;
+        .execute([cutoff])?;
     Ok(purged as u64)
 }
 

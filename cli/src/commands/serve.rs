@@ -137,8 +137,9 @@ pub(crate) struct ServeArgs {
     net: NetArgs,
 }
 
-/// The smallest `--max-staleness`: twice the replica feed's 50 ms poll/heartbeat interval.
-const MIN_STALENESS: Duration = Duration::from_millis(100);
+/// The smallest `--max-staleness`: durations are whole seconds, and a second is twenty times
+/// the replica feed's 50 ms poll/heartbeat interval.
+const MIN_STALENESS: Duration = Duration::from_secs(1);
 
 /// How long `serve` waits at startup for the replica's first load of the denylist.
 const REPLICA_WAIT: Duration = Duration::from_secs(5);
@@ -150,10 +151,9 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     let jwks_max_age = args.jwks_max_age;
     if args.max_staleness < MIN_STALENESS {
         return Err(Error::usage(format!(
-            "--max-staleness {} is below {}: the replica's feed polls or beats every 50ms, so a \
-             shorter bound would keep it stale; give at least {}",
+            "--max-staleness {} is too short: give at least {} (the replica's feed beats every \
+             50ms; the bound is how long it may stay silent)",
             format_duration(args.max_staleness),
-            format_duration(MIN_STALENESS),
             format_duration(MIN_STALENESS)
         )));
     }
@@ -165,6 +165,12 @@ pub(crate) async fn run(ctx: &Context, args: ServeArgs) -> Result<Output> {
     let mut config = Config::new();
     for origin in &args.trusted_origins {
         config = config.with_trusted_origin(origin)?;
+    }
+    if ctx.args.now.is_some() {
+        return Err(Error::usage(
+            "--now does not apply to serve: a server answers on the real clock (a frozen one \
+             would never let a token expire); drop --now",
+        ));
     }
     if config.trusted_origins() != args.trusted_origins.as_slice() {
         output::notice(&format!(

@@ -20,7 +20,8 @@ pub(crate) struct StoreArgs {
 enum StoreCommand {
     /// Delete revocation entries and session records that expired, by the store's own clock
     /// (never --now): entries only once they expired more than the store's maximum leeway plus
-    /// 5 minutes ago. Redis needs no purge (its keys expire by themselves).
+    /// 5 minutes ago (on SQLite, a day ago: every process purges it by its own clock). Redis
+    /// needs no purge (its keys expire by themselves).
     #[command(after_help = "Example:
   tollgate store purge --json")]
     Purge,
