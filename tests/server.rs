@@ -847,3 +847,39 @@ fn a_fifo_or_endless_file_as_the_manifest_fails_closed_and_never_hangs() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Attack review: a SQLite store deleted (or replaced) under a running server went unnoticed:
+/// the server kept reading the deleted file while the CLI wrote revocations into a new one.
+/// Now a deleted file fails closed (503), and a new file at the path is the one used.
+#[test]
+fn a_sqlite_store_deleted_under_the_server_fails_closed_then_follows_the_new_file() {
+    let s = Setup::new();
+    let auth = s.add_client("backend");
+    let served = s.serve();
+    let token = s.mint(&[]);
+    assert_eq!(
+        introspect(served.addr, &auth, &token).json()["active"],
+        true
+    );
+    for entry in std::fs::read_dir(s.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("tollgate.db")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    eventually("the deleted store to fail closed", || {
+        introspect(served.addr, &auth, &token).status == 503
+    });
+    assert_eq!(get(served.addr, "/healthz").status, 503);
+    // The CLI revokes into a new file at the same path: the server uses it.
+    run_ok(s.cli().arg("revoke").arg(&token));
+    eventually("the server to use the new file", || {
+        introspect(served.addr, &auth, &token).json() == json!({"active": false})
+    });
+    assert_eq!(get(served.addr, "/healthz").status, 200);
+}

@@ -65,7 +65,7 @@ use super::{
     Change, ChangeFeed, DEFAULT_MAX_LEEWAY, Entry, EntryKey, Revocation, RevocationStore, Scope,
     StoreClock, Subscription, TokenRef, purge_cutoff,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::keys::Namespace;
 
 mod sessions;
@@ -146,6 +146,11 @@ struct Inner {
     clock: StoreClock,
     /// Read from the file when it is opened.
     max_leeway: AtomicI64,
+    /// The file's device and inode when first opened: a file deleted or replaced under a running
+    /// process (a restored backup, `rm` and a new file) is noticed instead of used forever.
+    identity: Mutex<Option<(u64, u64)>>,
+    /// How many times the file was found replaced: a change feed started before restarts.
+    replaced: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteStore {
@@ -181,6 +186,8 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
                 clock,
                 max_leeway: AtomicI64::new(DEFAULT_MAX_LEEWAY),
+                identity: Mutex::new(None),
+                replaced: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         let recorded = store
@@ -222,8 +229,13 @@ impl SqliteStore {
         .await
     }
 
-    async fn changes_since(&self, after: i64) -> Result<(Vec<Entry>, i64)> {
+    /// The entries changed after `after`, the last sequence among them, and the store's current
+    /// sequence.
+    async fn changes_since(&self, after: i64) -> Result<(Vec<Entry>, i64, i64)> {
         self.run(move |conn| {
+            let current: i64 = conn
+                .prepare_cached("SELECT value FROM meta WHERE name = 'seq'")?
+                .query_row([], |r| r.get(0))?;
             let mut stmt = conn.prepare_cached(
                 "SELECT key, revoked_at, stamp, expires_at, seq FROM entries \
                  WHERE seq > ?1 ORDER BY seq LIMIT 10000",
@@ -238,7 +250,7 @@ impl SqliteStore {
                     out.push(entry);
                 }
             }
-            Ok((out, last))
+            Ok((out, last, current))
         })
         .await
     }
@@ -286,6 +298,7 @@ impl SqliteStore {
 
 impl Inner {
     fn take(&self) -> Result<Connection> {
+        self.check_identity()?;
         let pooled = self
             .idle
             .lock()
@@ -293,7 +306,61 @@ impl Inner {
             .pop();
         match pooled {
             Some(conn) => Ok(conn),
-            None => self.connect().map_err(|e| self.error(e)),
+            None => {
+                let conn = self.connect().map_err(|e| self.error(e))?;
+                self.remember_identity();
+                Ok(conn)
+            }
+        }
+    }
+
+    /// The file at the path now, as `(device, inode)`.
+    fn current_identity(&self) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.path).map(|m| (m.dev(), m.ino()))
+    }
+
+    fn remember_identity(&self) {
+        let mut known = self
+            .identity
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if known.is_none() {
+            *known = self.current_identity().ok();
+        }
+    }
+
+    /// Fails when the file was deleted while in use; drops the pooled connections (to the old
+    /// file) when another file took its place, so that this process and the CLI use the same.
+    fn check_identity(&self) -> Result<()> {
+        let mut known = self
+            .identity
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let Some(was) = *known else {
+            return Ok(());
+        };
+        match self.current_identity() {
+            Ok(now) if now == was => Ok(()),
+            Ok(now) => {
+                *known = Some(now);
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .clear();
+                self.replaced.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(store = %self.url, "the SQLite file was replaced while in use; now using the new one");
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::new(
+                ErrorKind::StoreUnavailable,
+                format!(
+                    "store {} was deleted while in use: its revocations are gone from this \
+                     path; restore the file (or start over with a new one) and try again",
+                    self.url
+                ),
+            )),
+            Err(e) => Err(self.error(e)),
         }
     }
 
@@ -569,9 +636,11 @@ impl RevocationStore for SqliteStore {
 
 impl ChangeFeed for SqliteStore {
     async fn subscribe(&self, interval: Duration) -> Result<Subscription> {
+        let replaced = self.inner.replaced.load(Ordering::Relaxed);
         let start = self.sequence().await?;
         let state = PollState {
             store: self.clone(),
+            replaced,
             after: start,
             pending: VecDeque::new(),
             interval,
@@ -588,7 +657,24 @@ impl ChangeFeed for SqliteStore {
                 }
                 state.first = false;
                 match state.store.changes_since(state.after).await {
-                    Ok((entries, last)) => {
+                    // Another file, or this one restored to an earlier state (its change
+                    // sequence went back): what was read so far no longer describes it, so the
+                    // feed ends and the replica reloads.
+                    Ok(_)
+                        if state.store.inner.replaced.load(Ordering::Relaxed) != state.replaced =>
+                    {
+                        return Some((Err(feed_restart(&state.store, "was replaced")), None));
+                    }
+                    Ok((_, _, current)) if current < state.after => {
+                        return Some((
+                            Err(feed_restart(
+                                &state.store,
+                                "went back to an earlier state (restored?)",
+                            )),
+                            None,
+                        ));
+                    }
+                    Ok((entries, last, _)) => {
                         state.after = last;
                         if entries.is_empty() {
                             return Some((Ok(Change::Heartbeat), Some(state)));
@@ -604,8 +690,19 @@ impl ChangeFeed for SqliteStore {
     }
 }
 
+/// The error that ends a feed whose file changed under it.
+fn feed_restart(store: &SqliteStore, what: &str) -> Error {
+    tracing::warn!(store = %store.url(), "the SQLite file {what}; the replica reloads");
+    Error::new(
+        ErrorKind::StoreUnavailable,
+        format!("store {} {what}; reloading", store.url()),
+    )
+}
+
 struct PollState {
     store: SqliteStore,
+    /// The store's replacement count when the feed started.
+    replaced: u64,
     after: i64,
     pending: VecDeque<Entry>,
     interval: Duration,
