@@ -30,6 +30,7 @@ mod asn1;
 mod entry;
 mod file;
 mod fs;
+#[cfg_attr(not(feature = "server"), allow(unused_imports))] // the server's files use them
 pub(crate) use fs::{MAX_FILE_BYTES, read_regular};
 mod import;
 mod jwks;
