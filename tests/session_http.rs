@@ -1088,6 +1088,19 @@ fn issue_11_two_refresh_cookies_and_ambiguous_credentials_are_refused_never_chos
     refused(&r, "two refresh cookies in two headers");
     let r = with_cookie(addr, "POST", "/session/logout", &one_header);
     refused(&r, "logout with two refresh cookies");
+    // Attack review: a refresh token in the body beside the refresh cookie used to let the
+    // body win silently.
+    let r = request(
+        addr,
+        "POST",
+        "/session/refresh",
+        &[
+            ("Cookie", &format!("__Host-tollgate-refresh={mallory_rt}")),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("refresh_token={alice_rt}").as_bytes(),
+    );
+    refused(&r, "a refresh token in the body and the cookie");
     // Neither was spent or chosen: each still rotates once, at generation 1.
     for token in [&alice_rt, &mallory_rt] {
         let r = post_form(

@@ -258,6 +258,14 @@ async fn refresh(
 async fn refresh_response(app: &App, headers: &HeaderMap, body: TokenBody) -> Response {
     let cookies = Cookies::new();
     let (token, from_cookie) = match non_empty(body.refresh_token) {
+        // A token in the body and the refresh cookie: ambiguous, never a silent choice.
+        Some(_) if matches!(cookies.refresh_token(headers), Ok(Some(_)) | Err(_)) => {
+            return Rejection::invalid_request(
+                "the request carries a refresh token in both the body and the refresh cookie; \
+                 send it one way only",
+            )
+            .into_response();
+        }
         Some(token) => (token, false),
         None => match cookies.refresh_token(headers) {
             Ok(Some(token)) => (token.to_owned(), true),
