@@ -166,15 +166,15 @@ impl Follower {
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamps);
     }
 
-    /// Whether the files of `dir` changed since the last load; checks at most once per
-    /// interval (`false` between checks).
+    /// Whether a metadata check is due (at most once per interval); claims it.
+    pub(crate) fn due(&self) -> bool {
+        self.config
+            .interval
+            .is_some_and(|interval| self.claim(&self.last_check, interval))
+    }
+
+    /// Whether the files of `dir` changed since the last load (ask [`Follower::due`] first).
     pub(crate) fn changed(&self, dir: &Path) -> bool {
-        let Some(interval) = self.config.interval else {
-            return false;
-        };
-        if !self.claim(&self.last_check, interval) {
-            return false;
-        }
         let now = stamps(dir);
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         *seen != Some(now)

@@ -285,6 +285,10 @@ impl<S: RevocationStore> Gate<S> {
     /// check of the files' metadata at most once per interval, and a reload when they changed.
     /// Every call that needs the keyring does this first.
     fn follow_keyring(&self) {
+        // One atomic load between checks: nothing is read or allocated on the hot path.
+        if !self.follower.due() {
+            return;
+        }
         let Some(dir) = self.followed_dir() else {
             return;
         };

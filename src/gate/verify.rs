@@ -57,21 +57,22 @@ impl<S: RevocationStore> Gate<S> {
         token: &str,
         span: &tracing::Span,
     ) -> Result<Verified<C>> {
-        let (mut keyring, mut generation) = self.keyring_generation()?;
+        let (keyring, mut generation) = self.keyring_generation()?;
         #[cfg(feature = "remote")]
         if let Some(keys) = self.remote_keys(token, keyring.key_set()).await? {
             return self.verify_with(token, &keys).await;
         }
-        // A kid the keyring lacks may be one rotated in by another process a moment ago: reload
-        // (at most once per the follow cooldown) before refusing it.
-        if let Ok(Some(kid)) = token::header_kid(token)
-            && keyring.key_set().get(&kid).is_none()
-            && self.reload_for_unknown_kid()
-        {
-            (keyring, generation) = self.keyring_generation()?;
-        }
+        // A kid the keyring lacks may be one rotated in by another process a moment ago: on
+        // `unknown_kid` (never on the hot path) reload, at most once per the follow cooldown,
+        // and verify again.
         let Some(key) = self.cache.key(token) else {
-            return self.verify_with(token, keyring.key_set()).await;
+            return match self.verify_with(token, keyring.key_set()).await {
+                Err(e) if e.kind() == ErrorKind::UnknownKid && self.reload_for_unknown_kid() => {
+                    let (keyring, _) = self.keyring_generation()?;
+                    self.verify_with(token, keyring.key_set()).await
+                }
+                other => other,
+            };
         };
         self.check_leeway()?;
         let now = self.clock().now();
@@ -81,12 +82,22 @@ impl<S: RevocationStore> Gate<S> {
             self.check_revocation(token_ref(&hit.verified), now).await?;
             return token::with_claims_as(hit.verified.clone());
         }
-        let verified = token::verify::<Map<String, Value>>(
-            token,
-            keyring.key_set(),
-            self.options(),
-            self.clock(),
-        )?;
+        let options = (self.options(), self.clock());
+        let first =
+            token::verify::<Map<String, Value>>(token, keyring.key_set(), options.0, options.1);
+        let verified = match first {
+            Err(e) if e.kind() == ErrorKind::UnknownKid && self.reload_for_unknown_kid() => {
+                let (reloaded, reloaded_generation) = self.keyring_generation()?;
+                generation = reloaded_generation;
+                token::verify::<Map<String, Value>>(
+                    token,
+                    reloaded.key_set(),
+                    options.0,
+                    options.1,
+                )?
+            }
+            other => other?,
+        };
         self.check_revocation(token_ref(&verified), now).await?;
         self.cache.insert(
             key,
